@@ -1,0 +1,10 @@
+# Third-party packages, all from Debian (scripts/setup.sh installs them).
+find_package(Boost 1.74 REQUIRED COMPONENTS program_options filesystem)
+find_package(tomlplusplus REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(GTest REQUIRED)
+find_package(Threads REQUIRED)
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+find_path(VPMOE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas openblas-pthread REQUIRED)

@@ -1,0 +1,33 @@
+#pragma once
+// Base of every model part: parameters plus explicit forward/backward (hand-written). A module
+// keeps the activations it needs for backward in its own per-micro-batch state.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vpmoe/device.h"
+#include "vpmoe/parameter.h"
+
+namespace vpmoe {
+
+// What one forward/backward call needs to know about the batch.
+struct Context {
+  Device device;
+  std::int64_t batch = 1;    // sequences in the micro-batch
+  std::int64_t seq_len = 1;  // tokens per sequence (rows = batch * seq_len)
+  bool training = true;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // The spec name this module was built from, e.g. "attention.tpa".
+  virtual std::string spec_name() const = 0;
+  virtual std::vector<Parameter*> parameters() = 0;
+  // Forward FLOPs per token at sequence length seq_len (training counts x3).
+  virtual double flops_per_token(std::int64_t seq_len) const = 0;
+  std::int64_t parameter_count();
+  void zero_grad();
+};
+
+}  // namespace vpmoe

@@ -1,0 +1,101 @@
+#pragma once
+// Kernels shared by many parts. Every op has a CPU (fp32 reference) and a CUDA implementation
+// behind this one signature; the device of the tensors picks the implementation. All tensors
+// of one call live on the same device. Shapes are row-major; "rows" is the product of all but
+// the last dimension. CPU ops take f32 (and i32 ids); CUDA ops take f32 or bf16 as documented
+// and accumulate in fp32.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "vpmoe/tensor.h"
+
+namespace vpmoe::ops {
+
+// ---- GEMM ------------------------------------------------------------------------------
+// c = alpha * op(a) @ op(b) + beta * c, op(x) = x or x^T (of the last two dims).
+// 2-D: a [M,K] (or [K,M] with trans_a), b [K,N] (or [N,K] with trans_b), c [M,N].
+// 3-D: strided-batched over dim 0; a 2-D a or b is shared by every batch.
+// CUDA: a and b both bf16 or both f32; c f32 or the dtype of a (fp32 accumulation, cuBLASLt).
+void gemm(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a = false, bool trans_b = false,
+          float alpha = 1.0f, float beta = 0.0f);
+
+// Grouped GEMM over consecutive row groups (the MoE expert shape): rows
+// [off_g, off_g + rows[g]) of a [M,K] and c [M,N] go with weight b[g] ([G,K,N], or [G,N,K]
+// with trans_b): c_g = alpha * a_g @ op(b[g]) + beta * c_g. Groups may be empty.
+void gemm_grouped(const Tensor& a, const Tensor& b, Tensor& c, std::span<const std::int64_t> rows,
+                  bool trans_b = false, float alpha = 1.0f, float beta = 0.0f);
+// Weight-gradient form: c[g] = alpha * a_g^T @ b_g + beta * c[g], with a [M,K], b [M,N] split
+// into the same row groups and c [G,K,N]. An empty group scales c[g] by beta.
+void gemm_grouped_wgrad(const Tensor& a, const Tensor& b, Tensor& c,
+                        std::span<const std::int64_t> rows, float alpha = 1.0f, float beta = 0.0f);
+
+// ---- elementwise (same shape and dtype; out may alias an input) -----------------------
+void add(const Tensor& a, const Tensor& b, Tensor& out);
+void mul(const Tensor& a, const Tensor& b, Tensor& out);
+void scale(const Tensor& a, float s, Tensor& out);
+void axpy(float alpha, const Tensor& x, Tensor& y);  // y += alpha * x (x, y may differ in dtype)
+void fill(Tensor& t, float value);
+// y = relu(x)^2 ; dx = dy * 2 relu(x)
+void squared_relu(const Tensor& x, Tensor& y);
+void squared_relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+
+// ---- bias -------------------------------------------------------------------------------
+// x [rows, C] += bias [C] (bias f32 or the dtype of x).
+void bias_add(Tensor& x, const Tensor& bias);
+// dbias [C] (f32) = (accumulate ? dbias : 0) + sum over rows of dy [rows, C].
+void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
+
+// ---- RMSNorm over the last dim: y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) ----------
+// x, y [rows, C] (f32 or bf16), w [C] f32, rstd [rows] f32 (saved for backward).
+void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
+// dx [rows, C] (dtype of x); dw [C] f32 accumulated (+=).
+void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                      Tensor& dx, Tensor& dw);
+
+// ---- embedding ---------------------------------------------------------------------------
+// ids [N] i32 (each in [0, V)), table [V, C], out [N, C] (dtype of table or f32).
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
+// dtable [V, C] f32 += scatter of dout [N, C] rows by ids (deterministic order).
+void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
+
+// ---- softmax cross-entropy over a wide vocabulary ----------------------------------------
+// logits [N, V] (f32 or bf16), targets [N] i32. Streams each row in vocabulary chunks (online
+// max / sum): no probabilities are stored. loss [N] f32 = lse - logit[target]; lse [N] f32.
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss,
+                           Tensor& lse);
+// dlogits = (softmax(logits) - onehot(target)) * row_scale[row]; dlogits may alias logits.
+// row_scale [N] f32 (e.g. mask / mask_count * grad_scale); a zero scale writes zeros.
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            const Tensor& row_scale, Tensor& dlogits);
+
+// The LM head fused with the loss: logits = h @ w^T for chunk_rows rows at a time, so at most
+// [chunk_rows, V] logits exist at once. Returns the loss-masked mean over rows (mask [N] f32,
+// or undefined for all ones). With dh (and/or dw) given, writes dh [N, H] and accumulates
+// dw [V, H] (f32) for the loss scaled by grad_scale. h [N, H], w [V, H] same dtype.
+struct CrossEntropyStats {
+  double loss_sum = 0;   // sum over rows of mask * loss
+  double mask_sum = 0;   // sum of mask
+  double mean() const { return mask_sum > 0 ? loss_sum / mask_sum : 0.0; }
+};
+CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
+                                       const Tensor& mask, float grad_scale, Tensor* dh,
+                                       Tensor* dw, std::int64_t chunk_rows = 1024);
+
+// ---- reductions (out: a one-element f32 tensor on the same device) -----------------------
+void sum(const Tensor& x, Tensor& out);
+void max(const Tensor& x, Tensor& out);
+// sqrt(sum of squares over every element of every tensor); fp32 (double on the CPU).
+void global_l2_norm(std::span<const Tensor> tensors, Tensor& out);
+
+// ---- casts -------------------------------------------------------------------------------
+// f32 <-> bf16 (round to nearest even), or a plain copy for equal dtypes.
+void cast(const Tensor& src, Tensor& dst);
+
+// ---- seeded random init ------------------------------------------------------------------
+// Element i gets a value that depends only on (seed, offset + i): the same bits on the CPU and
+// on CUDA, whatever the launch shape. Counter-based (Philox-4x32-10); normals by Box-Muller.
+void init_normal(Tensor& t, float mean, float std, std::uint64_t seed, std::uint64_t offset = 0);
+void init_uniform(Tensor& t, float lo, float hi, std::uint64_t seed, std::uint64_t offset = 0);
+
+}  // namespace vpmoe::ops

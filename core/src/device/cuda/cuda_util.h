@@ -1,0 +1,23 @@
+#pragma once
+// Error checks and the current stream for CUDA code in core (not part of the SDK).
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "vpmoe/error.h"
+
+namespace vpmoe::cuda_impl {
+
+[[noreturn]] void throw_cuda(cudaError_t e, const char* what, const char* file, int line);
+cudaStream_t stream(int device);  // the current stream of device on this thread
+int current_device();             // cudaGetDevice
+
+}  // namespace vpmoe::cuda_impl
+
+#define VPMOE_CUDA_CHECK(call)                                                       \
+  do {                                                                               \
+    cudaError_t e_ = (call);                                                         \
+    if (e_ != cudaSuccess) ::vpmoe::cuda_impl::throw_cuda(e_, #call, __FILE__, __LINE__); \
+  } while (0)
+// After a kernel launch: launch-configuration errors surface here, not at the next sync.
+#define VPMOE_CUDA_LAUNCH_CHECK() VPMOE_CUDA_CHECK(cudaGetLastError())

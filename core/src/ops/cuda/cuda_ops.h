@@ -1,0 +1,38 @@
+#pragma once
+// The CUDA implementations of vpmoe/ops.h: same names and signatures; ops/dispatch.cpp
+// checks devices and forwards here.
+#include "vpmoe/ops.h"
+
+namespace vpmoe::ops::cuda {
+
+void gemm(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_b, float alpha,
+          float beta);
+void gemm_grouped(const Tensor& a, const Tensor& b, Tensor& c, std::span<const std::int64_t> rows,
+                  bool trans_b, float alpha, float beta);
+void gemm_grouped_wgrad(const Tensor& a, const Tensor& b, Tensor& c,
+                        std::span<const std::int64_t> rows, float alpha, float beta);
+void add(const Tensor& a, const Tensor& b, Tensor& out);
+void mul(const Tensor& a, const Tensor& b, Tensor& out);
+void scale(const Tensor& a, float s, Tensor& out);
+void axpy(float alpha, const Tensor& x, Tensor& y);
+void fill(Tensor& t, float value);
+void squared_relu(const Tensor& x, Tensor& y);
+void squared_relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+void bias_add(Tensor& x, const Tensor& bias);
+void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
+void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
+void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                      Tensor& dx, Tensor& dw);
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
+void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& lse);
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            const Tensor& row_scale, Tensor& dlogits);
+void sum(const Tensor& x, Tensor& out);
+void max(const Tensor& x, Tensor& out);
+void global_l2_norm(std::span<const Tensor> tensors, Tensor& out);
+void cast(const Tensor& src, Tensor& dst);
+void init_normal(Tensor& t, float mean, float std, std::uint64_t seed, std::uint64_t offset);
+void init_uniform(Tensor& t, float lo, float hi, std::uint64_t seed, std::uint64_t offset);
+
+}  // namespace vpmoe::ops::cuda
