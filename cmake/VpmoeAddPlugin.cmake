@@ -19,6 +19,9 @@ function(vpmoe_add_plugin name)
   else()
     set(out ${CMAKE_BINARY_DIR}/plugins)
   endif()
-  set_target_properties(${name} PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${out})
+  # Installed beside libvpmoe_core in <libdir>/vpmoe/plugins: $ORIGIN/../.. finds it when the
+  # plugin is opened by something other than vpmoe-host (which has core loaded already).
+  set_target_properties(${name} PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${out}
+                                           INSTALL_RPATH "$ORIGIN/../..")
   install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/vpmoe/plugins)
 endfunction()

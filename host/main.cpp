@@ -1,8 +1,6 @@
-#include <cstdio>
+// vpmoe-host: the command line lives in cli/ (one file per command, table in commands.cpp).
+#include "cli/cli.h"
 
-#include "vpmoe/version.h"
-
-int main() {
-  std::printf("vpmoe-host %s\n", VPMOE_VERSION);
-  return 0;
+int main(int argc, char** argv) {
+  return vpmoe::host::cli::main(argc, argv);
 }

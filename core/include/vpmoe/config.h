@@ -5,8 +5,11 @@
 // Every key has a default; docs/config.md lists them. Errors are ConfigError, whose message
 // names file:line:column and the key path.
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vpmoe/error.h"
@@ -48,8 +51,8 @@ struct AttentionConfig {
   std::string position_embedding_type = "grapem";  // grapem | rope | none
   int window_size = 128;
   // Either every n-th layer global (n), or a per-layer list where 1 = windowed.
-  int window_attn_skip_freq = 4;
-  std::vector<int> window_attn_pattern;  // set when the key is a list
+  int window_attn_skip_freq = 4;         // 0 when the key is a list
+  std::vector<int> window_attn_pattern;  // set when the key is a list (num_layers entries)
 };
 
 struct TpaConfig {
@@ -102,9 +105,10 @@ struct OptimizerConfig {
 
 struct RunConfig {
   std::string name = "run";
-  std::string dir = "runs/run";      // output directory (metrics, checkpoints)
-  std::string model_config;          // optional vpMoE TOML whose sections this file extends
-  std::string device = "auto";       // auto | cpu | cuda
+  std::string dir = "runs/run";  // output directory (metrics, checkpoints)
+  std::string model_config;      // optional vpMoE TOML whose sections this file extends;
+                                 // resolved against the run.toml's folder
+  std::string device = "auto";   // auto | cpu | cuda
   std::uint64_t seed = 1234;
 };
 
@@ -122,9 +126,9 @@ struct PluginsConfig {
 };
 
 struct DataConfig {
-  std::string source = "mock";  // mock | indexed
-  std::vector<std::string> paths;    // dataset prefixes (PREFIX.bin / PREFIX.idx)
-  std::vector<double> weights;       // blend weights, one per path (default equal)
+  std::string source = "mock";     // mock | indexed
+  std::vector<std::string> paths;  // dataset prefixes (PREFIX.bin / PREFIX.idx)
+  std::vector<double> weights;     // blend weights, one per path (default equal)
   std::vector<std::string> valid_paths;
   int eval_interval = 0;  // steps between validation evaluations (0 = never)
   int eval_iters = 1;
@@ -136,7 +140,8 @@ struct TrainConfig {
   int train_iters = 1;
   double lr = 1e-4;
   double min_lr = 1e-4;
-  std::string lr_decay_style = "constant";  // constant | linear | cosine | inverse-square-root | WSD
+  // constant | linear | cosine | inverse-square-root | WSD
+  std::string lr_decay_style = "constant";
   int lr_warmup_iters = 0;
   int lr_decay_iters = 0;  // 0 = train_iters
   int lr_wsd_decay_iters = 0;
@@ -187,9 +192,20 @@ struct Config {
   CheckpointConfig checkpoint;
   LogConfig log;
 
+  // Where each key and section given in the files came from: "model.num_layers" (or "model")
+  // -> "path:line:column". Keys left at their default have no entry.
+  std::map<std::string, std::string, std::less<>> origins;
+
   // 1-based layer l is global (full causal attention) under the window schedule.
   bool layer_is_global(int l) const;
+  // 1-based layer l has a MoE FFN (every layer but layer 1 when first_layer_dense).
   bool layer_is_moe(int l) const;
+
+  // "path:line:column" of key ("section.key"), else of its section, else "path:1:1".
+  std::string origin(std::string_view key) const;
+  // Throws ConfigError "origin: [section].key: what" — for plugins validating their own keys.
+  // what says what was expected and what was found.
+  [[noreturn]] void fail(std::string_view key, std::string_view what) const;
 };
 
 // Parses and validates a run.toml (and the model_config it refers to). Throws ConfigError.

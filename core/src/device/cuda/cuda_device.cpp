@@ -28,14 +28,6 @@ void setup_pool(int device) {
   });
 }
 
-struct DeviceGuard {
-  int prev = 0;
-  explicit DeviceGuard(int d) {
-    VPMOE_CUDA_CHECK(cudaGetDevice(&prev));
-    if (prev != d) VPMOE_CUDA_CHECK(cudaSetDevice(d));
-  }
-  ~DeviceGuard() { cudaSetDevice(prev); }
-};
 }  // namespace
 
 int current_device() {
@@ -61,8 +53,12 @@ cudaStream_t stream(int device) {
   return it == t_streams.end() ? cudaStreamPerThread : it->second;
 }
 
-void* current_stream(int device) { return stream(device); }
-void set_current_stream(int device, void* s) { t_streams[device] = static_cast<cudaStream_t>(s); }
+void* current_stream(int device) {
+  return stream(device);
+}
+void set_current_stream(int device, void* s) {
+  t_streams[device] = static_cast<cudaStream_t>(s);
+}
 
 void synchronize(int device) {
   DeviceGuard g(device);

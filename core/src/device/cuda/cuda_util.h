@@ -14,10 +14,26 @@ int current_device();             // cudaGetDevice
 
 }  // namespace vpmoe::cuda_impl
 
-#define VPMOE_CUDA_CHECK(call)                                                       \
-  do {                                                                               \
-    cudaError_t e_ = (call);                                                         \
+#define VPMOE_CUDA_CHECK(call)                                                            \
+  do {                                                                                    \
+    cudaError_t e_ = (call);                                                              \
     if (e_ != cudaSuccess) ::vpmoe::cuda_impl::throw_cuda(e_, #call, __FILE__, __LINE__); \
   } while (0)
 // After a kernel launch: launch-configuration errors surface here, not at the next sync.
 #define VPMOE_CUDA_LAUNCH_CHECK() VPMOE_CUDA_CHECK(cudaGetLastError())
+
+namespace vpmoe::cuda_impl {
+
+// Makes d the current device for the scope (kernels launch on the current device).
+struct DeviceGuard {
+  int prev = 0;
+  explicit DeviceGuard(int d) {
+    VPMOE_CUDA_CHECK(cudaGetDevice(&prev));
+    if (prev != d) VPMOE_CUDA_CHECK(cudaSetDevice(d));
+  }
+  ~DeviceGuard() { cudaSetDevice(prev); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+};
+
+}  // namespace vpmoe::cuda_impl

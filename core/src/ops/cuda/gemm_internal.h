@@ -1,0 +1,23 @@
+#pragma once
+// Internals of the CUDA GEMMs shared with the grouped GEMMs and the GEMM benchmark.
+#include <cstdint>
+#include <span>
+
+#include "vpmoe/tensor.h"
+
+namespace vpmoe::ops::cuda {
+
+// c = beta * c for an empty product; beta == 0 clears c (NaN included).
+void scale_or_clear(Tensor& c, float beta);
+
+// How gemm_grouped / gemm_grouped_wgrad run the groups.
+enum class GroupedImpl {
+  automatic,       // equal row counts: one strided-batched cuBLASLt call; else the measured default
+  lt_loop,         // one cuBLASLt matmul per non-empty group
+  cublas_grouped,  // one cublasGemmGroupedBatchedEx call (falls back to lt_loop if refused)
+};
+// Process-wide choice (the benchmark compares them); automatic unless set.
+void set_grouped_impl(GroupedImpl impl);
+GroupedImpl grouped_impl();
+
+}  // namespace vpmoe::ops::cuda

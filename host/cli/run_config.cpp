@@ -1,0 +1,36 @@
+// vpmoe-host --config RUN.toml: load and validate the configuration and the plugins, print the
+// model summary. The trainer issue turns this into the training run.
+#include <iostream>
+
+#include "vpmoe/config.h"
+#include "vpmoe/log.h"
+
+#include "cli/cli.h"
+#include "cli/model_summary.h"
+#include "cli/plugin_setup.h"
+
+namespace vpmoe::host::cli {
+
+int run_config(const std::string& path, Common& common) {
+  Config cfg = load_config(path);
+  apply_log_level(common, cfg.log.level);
+  log::info("configuration " + path + " is valid");
+
+  LoadedPlugins lp = load_plugins_for(common, cfg.plugins.paths);
+  std::size_t missing = 0;
+  for (const auto& [name, key] : required_spec_names(cfg)) {
+    if (lp.registry.contains(name)) continue;
+    ++missing;
+    log::warn("spec name \"" + name + "\" (" + key +
+              ") is not registered by any plugin on the search path");
+  }
+  log::info(std::to_string(lp.report.loaded.size()) + " plugin file(s) loaded, " +
+            std::to_string(lp.registry.entries().size()) + " spec name(s), " +
+            std::to_string(missing) + " required name(s) missing");
+
+  std::cout << model_summary(cfg);
+  std::cout << "training arrives with the trainer issue; nothing was trained.\n";
+  return kExitOk;
+}
+
+}  // namespace vpmoe::host::cli

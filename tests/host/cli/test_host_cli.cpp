@@ -1,0 +1,166 @@
+// vpmoe-host as a user runs it: exit codes (0 ok, 1 failure, 2 usage/config), messages, JSON.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "vpmoe/version.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class HostCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("vpmoe_cli_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs "env vpmoe-host args" with stdout and stderr captured separately.
+  Result run(const std::string& args, const std::string& env = "") {
+    fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    std::string cmd = "env -u RANK -u WORLD_SIZE -u OMPI_COMM_WORLD_RANK -u OMPI_COMM_WORLD_SIZE " +
+                      env + " '" + VPMOE_HOST_BIN + "' " + args + " >'" + out.string() + "' 2>'" +
+                      err.string() + "'";
+    int status = std::system(cmd.c_str());
+    Result r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(HostCli, Version) {
+  Result r = run("--version");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(std::string("vpmoe-host ") + VPMOE_VERSION), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(std::string("build tag: ") + VPMOE_BUILD_TAG), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CUDA: "), std::string::npos) << r.out;
+}
+
+TEST_F(HostCli, Help) {
+  Result r = run("--help");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Usage: vpmoe-host --config RUN.toml", 0), 0u) << r.out;
+  for (const char* s : {"--plugin-path", "--version", "--log-level", "plugins", "Exit status"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  Result p = run("plugins --help");
+  EXPECT_EQ(p.rc, 0);
+  EXPECT_EQ(p.out.rfind("Usage: vpmoe-host plugins [--json]", 0), 0u) << p.out;
+  EXPECT_EQ(run("--help plugins").out, p.out);
+}
+
+TEST_F(HostCli, UsageErrorsExit2) {
+  Result none = run("");
+  EXPECT_EQ(none.rc, 2);
+  EXPECT_NE(none.err.find("nothing to do"), std::string::npos) << none.err;
+  Result opt = run("--no-such-option");
+  EXPECT_EQ(opt.rc, 2);
+  EXPECT_NE(opt.err.find("--no-such-option"), std::string::npos) << opt.err;
+  Result cmd = run("no-such-command");
+  EXPECT_EQ(cmd.rc, 2);
+  EXPECT_NE(cmd.err.find("unknown command \"no-such-command\""), std::string::npos) << cmd.err;
+  EXPECT_EQ(run("plugins --bogus").rc, 2);
+  EXPECT_EQ(run("--config").rc, 2);  // missing value
+  EXPECT_EQ(run("--log-level loud --version").rc, 2);
+}
+
+TEST_F(HostCli, BadConfigExits2WithPosition) {
+  std::string bad = write("bad.toml", "[model]\nnum_layers = 0\n");
+  Result r = run("--config '" + bad + "'");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find(bad + ":2:14: [model].num_layers: expected an integer >= 1, found an "
+                             "integer (0)"),
+            std::string::npos)
+      << r.err;
+  std::string syntax = write("syntax.toml", "[model\n");
+  Result s = run("--config '" + syntax + "'");
+  EXPECT_EQ(s.rc, 2);
+  EXPECT_NE(s.err.find(syntax + ":1:"), std::string::npos) << s.err;
+  Result missing = run("--config '" + (dir_ / "missing.toml").string() + "'");
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("missing.toml: cannot read"), std::string::npos) << missing.err;
+}
+
+TEST_F(HostCli, GoodConfigPrintsTheModelSummary) {
+  Result r = run(std::string("--config ") + VPMOE_SOURCE_DIR + "/configs/run_vpmoe_dev.toml");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  for (const char* s : {"model: 8 layers, hidden 1024", "global layers: 4, 8", "dense layers: 1",
+                        "MoE layers:   2-8", "attention LLLGLLLG", "ffn       DMMMMMMM",
+                        "training arrives with the trainer"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+}
+
+TEST_F(HostCli, PluginsJsonIsValid) {
+  std::string junk = write("libjunk.so", "not a shared library");
+  Result r =
+      run("plugins --json --plugin-path '" + dir_.string() + "' --plugin-path '" + junk + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);  // throws (fails the test) when invalid
+  ASSERT_TRUE(j.is_object());
+  ASSERT_TRUE(j["plugins"].is_array());
+  ASSERT_TRUE(j["errors"].is_array());
+  for (const auto& p : j["plugins"])
+    for (const char* k : {"name", "kind", "file", "plugin", "version"})
+      EXPECT_TRUE(p.contains(k)) << p.dump();
+  bool junk_reported = false;
+  for (const auto& e : j["errors"]) {
+    junk_reported |= e["file"].get<std::string>().find("libjunk.so") != std::string::npos;
+    EXPECT_TRUE(e["file"].is_string());
+    EXPECT_TRUE(e["message"].is_string());
+    EXPECT_NE(r.err.find(e["file"].get<std::string>()), std::string::npos);  // also a warning
+  }
+  EXPECT_TRUE(junk_reported) << r.out;  // a bad file is an error entry, not a failure
+  EXPECT_EQ(j["search_path"][0], dir_.string());
+}
+
+TEST_F(HostCli, PluginsTable) {
+  Result r = run("plugins");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("NAME", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("spec name(s) from"), std::string::npos) << r.out;
+}
+
+TEST_F(HostCli, LogPrefixCarriesTheRank) {
+  std::string bad = write("bad.toml", "[model]\nnum_layers = 0\n");
+  EXPECT_NE(run("--config '" + bad + "'").err.find("[vpmoe r0/1] [error] "), std::string::npos);
+  EXPECT_NE(run("--config '" + bad + "'", "RANK=3 WORLD_SIZE=8").err.find("[vpmoe r3/8] "),
+            std::string::npos);
+  EXPECT_NE(run("--config '" + bad + "'", "OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2")
+                .err.find("[vpmoe r1/2] "),
+            std::string::npos);
+}
+
+}  // namespace
