@@ -140,7 +140,7 @@ std::vector<Section> build() {
                   .boolean("add_bias_linear", &M::add_bias_linear)
                   .boolean("add_qkv_bias", &M::add_qkv_bias)
                   .boolean("gated_linear_unit", &M::gated_linear_unit)
-                  .choice("activation", &M::activation, {"squaredrelu", "relu", "gelu", "silu"})
+                  .choice("activation", &M::activation, {"squaredrelu", "swiglu", "relu", "gelu", "silu"})
                   .boolean("untied_embeddings", &M::untied_embeddings)
                   .done());
 
@@ -185,7 +185,7 @@ std::vector<Section> build() {
           .integer("router_group_topk", &E::router_group_topk, 1)
           .boolean("router_enable_expert_bias", &E::router_enable_expert_bias)
           .number("router_bias_update_rate", &E::router_bias_update_rate, R::at_least(0))
-          .choice("router_dtype", &E::router_dtype, {"fp32"})
+          .choice("router_dtype", &E::router_dtype, {"fp32", "fp64"})
           .boolean("router_pre_softmax", &E::router_pre_softmax)
           .boolean("grouped_gemm", &E::grouped_gemm)
           .boolean("permute_fusion", &E::permute_fusion)

@@ -53,6 +53,10 @@ void validate_moe(const Config& c) {
   if (e.router_group_topk > e.topk)
     c.fail("moe.router_group_topk",
            "expected at most topk (" + str(e.topk) + "), found " + str(e.router_group_topk));
+  // vpMoE's renderer requires it: each kept group gives topk / group_topk experts.
+  if (e.topk % e.router_group_topk != 0)
+    c.fail("moe.router_group_topk",
+           "expected a divisor of topk (" + str(e.topk) + "), found " + str(e.router_group_topk));
   long long reachable = 1LL * e.router_group_topk * (e.num_experts / e.router_num_groups);
   if (e.topk > reachable)
     c.fail("moe.topk", "expected at most router_group_topk × experts per group = " +

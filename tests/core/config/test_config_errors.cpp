@@ -194,5 +194,18 @@ TEST(ConfigErrors, FilesAndModelConfig) {
   EXPECT_EQ(load_error_of(run).rfind(dir.path("m.toml") + ":1:", 0), 0u) << load_error_of(run);
 }
 
+TEST(ConfigErrors, GroupTopkMustDivideTopk) {
+  // vpMoE's own renderer refuses topk % router_group_topk != 0.
+  EXPECT_EQ(error_of("[model]\n[moe]\ntopk = 4\nrouter_group_topk = 3\n"),
+            "t.toml:4:21: [moe].router_group_topk: expected a divisor of topk (4), found 3");
+}
+
+TEST(ConfigLoad, ReferenceChoicesAccepted) {
+  Config c =
+      parse_config("[model]\nactivation = \"swiglu\"\n[moe]\nrouter_dtype = \"fp64\"\n", "t.toml");
+  EXPECT_EQ(c.model.activation, "swiglu");
+  EXPECT_EQ(c.moe.router_dtype, "fp64");
+}
+
 }  // namespace
 }  // namespace vpmoe
