@@ -119,5 +119,31 @@ TEST(OpsCuda, CrossEntropy) {
     }
 }
 
+// The composite LM head + loss, chunked over rows, against the CPU composite.
+TEST(OpsCuda, LinearCrossEntropy) {
+  VPMOE_REQUIRE_CUDA();
+  const std::int64_t n = 37, h = 64, v = 5003;
+  for (DType dt : kDtypes)
+    for (std::int64_t chunk : {std::int64_t{8}, std::int64_t{64}}) {
+      std::string what = std::string(dt_str(dt)) + " chunk " + std::to_string(chunk);
+      Pair x = random_pair({n, h}, dt), w = random_pair({v, h}, dt, -0.5f, 0.5f);
+      Pair targets = pair_from(random_ids(n, v), {n}, DType::i32);
+      targets.cpu = Tensor::from_floats(targets.dev.to_floats(), {n}, DType::i32, cpu());
+      std::vector<float> m = random_values(n, DType::f32, 0.f, 1.f);
+      m[0] = 0.f;
+      Pair mask = pair_from(m, {n}, DType::f32);
+      Tensor dh = poisoned({n, h}, dt), dw = Tensor::zeros({v, h}, DType::f32, gpu());
+      Tensor dh_ref = Tensor::empty({n, h}, DType::f32), dw_ref = Tensor::zeros({v, h}, DType::f32);
+      auto got =
+          ops::linear_cross_entropy(x.dev, w.dev, targets.dev, mask.dev, 1.5f, &dh, &dw, chunk);
+      auto ref = ops::linear_cross_entropy(x.cpu, w.cpu, targets.cpu, mask.cpu, 1.5f, &dh_ref,
+                                           &dw_ref, chunk);
+      EXPECT_NEAR(got.mean(), ref.mean(), tol(dt) * std::abs(ref.mean())) << what;
+      EXPECT_NEAR(got.mask_sum, ref.mask_sum, 1e-5 * ref.mask_sum) << what;
+      EXPECT_LT(rel_err(dh, dh_ref), tol(dt) * 2) << "dh " << what;
+      EXPECT_LT(rel_err(dw, dw_ref), tol(dt) * 2) << "dw " << what;
+    }
+}
+
 }  // namespace
 }  // namespace vpmoe::testing
