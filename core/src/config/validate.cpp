@@ -3,15 +3,11 @@
 #include <sstream>
 
 #include "config/config_internal.h"
+#include "config/values.h"
 
 namespace vpmoe::config_detail {
 namespace {
 
-std::string num(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
 std::string str(long long x) {
   return std::to_string(x);
 }

@@ -4,13 +4,14 @@
 #include <sstream>
 
 namespace vpmoe::config_detail {
-namespace {
 
 std::string num(double x) {
   std::ostringstream os;
   os << x;
   return os.str();
 }
+
+namespace {
 
 std::string range_text(const Range& r) {
   bool has_lo = std::isfinite(r.lo), has_hi = std::isfinite(r.hi);

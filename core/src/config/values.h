@@ -34,4 +34,7 @@ std::string read_enum(const toml::node& n, const KeyCtx& k, const std::vector<st
 std::vector<std::string> read_string_list(const toml::node& n, const KeyCtx& k);
 std::vector<double> read_float_list(const toml::node& n, const KeyCtx& k, Range r);
 
+// A number as messages print it (shortest stream form: 0.0001, 1e-10).
+std::string num(double x);
+
 }  // namespace vpmoe::config_detail
