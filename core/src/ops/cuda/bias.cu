@@ -1,5 +1,6 @@
 // Bias add and its gradient. The gradient sums rows in two fixed-order stages (no atomics),
 // so it is deterministic.
+#include "ops/cuda/column_sum.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/cuda_ops.h"
 #include "vpmoe/device.h"
@@ -29,38 +30,13 @@ __global__ void bias_add_vec_kernel(std::int64_t np, std::int64_t Cp, TX* x, con
   }
 }
 
-constexpr int kColTile = 32;    // columns per block (one warp wide)
-constexpr int kRowLanes = 8;    // rows handled in parallel per block
-constexpr int kRowChunk = 256;  // rows per partial sum
-
-// partial[chunk, c] = sum of dy rows in the chunk (fixed order: strided lanes, then a tree).
+// term(r, c) of the bias gradient: dy[r, c].
 template <class T>
-__global__ void bias_grad_partial(std::int64_t rows, std::int64_t C, const T* dy, float* partial) {
-  __shared__ float s[kRowLanes][kColTile + 1];
-  std::int64_t c = blockIdx.x * std::int64_t(kColTile) + threadIdx.x;
-  std::int64_t r0 = std::int64_t(blockIdx.y) * kRowChunk;
-  std::int64_t r1 = min(rows, r0 + kRowChunk);
-  float acc = 0.f;
-  if (c < C)
-    for (std::int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes) acc += to_f(dy[r * C + c]);
-  s[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && c < C) {
-    float t = 0.f;
-#pragma unroll
-    for (int i = 0; i < kRowLanes; ++i) t += s[i][threadIdx.x];
-    partial[std::int64_t(blockIdx.y) * C + c] = t;
-  }
-}
-
-__global__ void bias_grad_final(std::int64_t chunks, std::int64_t C, const float* partial,
-                                float* dbias, bool accumulate) {
-  std::int64_t c = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (c >= C) return;
-  float t = 0.f;
-  for (std::int64_t k = 0; k < chunks; ++k) t += partial[k * C + c];
-  dbias[c] = accumulate ? dbias[c] + t : t;
-}
+struct DyTerm {
+  const T* dy;
+  std::int64_t C;
+  __device__ float operator()(std::int64_t r, std::int64_t c) const { return to_f(dy[r * C + c]); }
+};
 
 }  // namespace
 
@@ -97,24 +73,11 @@ void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate) {
   std::int64_t rows = C ? dy.numel() / C : 0;
   Launch L(dbias);
   if (C == 0) return;
-  std::int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-  VPMOE_CHECK(chunks < 65536, "bias_grad: too many rows");
-  float* partial = nullptr;
-  Device dev = dbias.device();
-  if (chunks > 0) {
-    partial = static_cast<float*>(device_alloc(dev, sizeof(float) * chunks * C));
-    dispatch_float(dy.dtype(), "bias_grad", [&](auto t) {
-      using T = decltype(t);
-      dim3 grid(unsigned((C + kColTile - 1) / kColTile), unsigned(chunks));
-      bias_grad_partial<<<grid, dim3(kColTile, kRowLanes), 0, L.stream>>>(
-          rows, C, dy.data_as<const T>(), partial);
-      VPMOE_CUDA_LAUNCH_CHECK();
-    });
-  }
-  bias_grad_final<<<unsigned((C + kThreads - 1) / kThreads), kThreads, 0, L.stream>>>(
-      chunks, C, partial, dbias.data_as<float>(), accumulate);
-  VPMOE_CUDA_LAUNCH_CHECK();
-  if (partial) device_free(dev, partial);
+  dispatch_float(dy.dtype(), "bias_grad", [&](auto t) {
+    using T = decltype(t);
+    colsum::column_sum(L, dbias.device(), rows, C, DyTerm<T>{dy.data_as<const T>(), C},
+                       dbias.data_as<float>(), accumulate, "bias_grad");
+  });
 }
 
 }  // namespace vpmoe::ops::cuda

@@ -1,4 +1,5 @@
 // RMSNorm over the last dim: one block per row, fp32 sums; dw in two fixed-order stages.
+#include "ops/cuda/column_sum.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/cuda_ops.h"
 #include "vpmoe/device.h"
@@ -62,36 +63,17 @@ __global__ void rms_bwd_kernel(std::int64_t C, const TD* dy, const TX* x, const 
     dxr[c] = from_f<TX>(r * (to_f(gr[c]) * w[c] - to_f(xr[c]) * k));
 }
 
-constexpr int kColTile = 32, kRowLanes = 8, kRowChunk = 256;
-
+// term(r, c) of dw: dy[r, c] * x[r, c] * rstd[r].
 template <class TX, class TD>
-__global__ void rms_dw_partial(std::int64_t rows, std::int64_t C, const TD* dy, const TX* x,
-                               const float* rstd, float* partial) {
-  __shared__ float s[kRowLanes][kColTile + 1];
-  std::int64_t c = blockIdx.x * std::int64_t(kColTile) + threadIdx.x;
-  std::int64_t r0 = std::int64_t(blockIdx.y) * kRowChunk;
-  std::int64_t r1 = min(rows, r0 + kRowChunk);
-  float acc = 0.f;
-  if (c < C)
-    for (std::int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes)
-      acc += to_f(dy[r * C + c]) * (to_f(x[r * C + c]) * rstd[r]);
-  s[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && c < C) {
-    float t = 0.f;
-#pragma unroll
-    for (int i = 0; i < kRowLanes; ++i) t += s[i][threadIdx.x];
-    partial[std::int64_t(blockIdx.y) * C + c] = t;
+struct DwTerm {
+  const TD* dy;
+  const TX* x;
+  const float* rstd;
+  std::int64_t C;
+  __device__ float operator()(std::int64_t r, std::int64_t c) const {
+    return to_f(dy[r * C + c]) * (to_f(x[r * C + c]) * rstd[r]);
   }
-}
-
-__global__ void rms_dw_final(std::int64_t chunks, std::int64_t C, const float* partial, float* dw) {
-  std::int64_t c = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
-  if (c >= C) return;
-  float t = 0.f;
-  for (std::int64_t k = 0; k < chunks; ++k) t += partial[k * C + c];
-  dw[c] += t;
-}
+};
 
 void check_rms(const Tensor& x, const Tensor& w, const Tensor& rstd, std::int64_t& rows,
                std::int64_t& C, const char* op) {
@@ -140,29 +122,21 @@ void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const 
   VPMOE_CHECK(dw.numel() == C, "rmsnorm_backward: dw must be [C]");
   Launch L(x);
   if (rows == 0 || C == 0) return;
-  std::int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-  VPMOE_CHECK(chunks < 65536, "rmsnorm_backward: too many rows");
-  float* partial = static_cast<float*>(device_alloc(x.device(), sizeof(float) * chunks * C));
   dispatch_float(x.dtype(), "rmsnorm_backward", [&](auto tx) {
     using TX = decltype(tx);
     dispatch_float(dy.dtype(), "rmsnorm_backward", [&](auto td) {
       using TD = decltype(td);
       // dw first: dx may alias dy.
-      dim3 grid(unsigned((C + kColTile - 1) / kColTile), unsigned(chunks));
-      rms_dw_partial<<<grid, dim3(kColTile, kRowLanes), 0, L.stream>>>(
-          rows, C, dy.data_as<const TD>(), x.data_as<const TX>(), rstd.data_as<const float>(),
-          partial);
-      VPMOE_CUDA_LAUNCH_CHECK();
-      rms_dw_final<<<unsigned((C + 255) / 256), 256, 0, L.stream>>>(chunks, C, partial,
-                                                                    dw.data_as<float>());
-      VPMOE_CUDA_LAUNCH_CHECK();
+      colsum::column_sum(L, x.device(), rows, C,
+                         DwTerm<TX, TD>{dy.data_as<const TD>(), x.data_as<const TX>(),
+                                        rstd.data_as<const float>(), C},
+                         dw.data_as<float>(), true, "rmsnorm_backward");
       rms_bwd_kernel<<<unsigned(rows), row_threads(C), 0, L.stream>>>(
           C, dy.data_as<const TD>(), x.data_as<const TX>(), w.data_as<const float>(),
           rstd.data_as<const float>(), dx.data_as<TX>());
       VPMOE_CUDA_LAUNCH_CHECK();
     });
   });
-  device_free(x.device(), partial);
 }
 
 }  // namespace vpmoe::ops::cuda
