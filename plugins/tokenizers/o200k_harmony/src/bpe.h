@@ -1,0 +1,16 @@
+#pragma once
+// Byte-level BPE of one pre-tokenized piece, as tiktoken does it: the whole piece if it is a
+// token, else start from single bytes and repeatedly merge the adjacent pair whose
+// concatenation has the lowest rank (leftmost among equals).
+#include <cstdint>
+#include <vector>
+
+#include "rank_table.h"
+
+namespace vpmoe::o200k {
+
+// Appends the ranks of piece [p, p + n) to out.
+void bpe_encode(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
+                std::vector<std::int32_t>& out);
+
+}  // namespace vpmoe::o200k

@@ -1,0 +1,46 @@
+#include "rank_table.h"
+
+#include <bit>
+
+#include "vpmoe/error.h"
+
+namespace vpmoe::o200k {
+
+RankTable::RankTable(const std::vector<std::string>& tokens) {
+  offsets_.reserve(tokens.size() + 1);
+  offsets_.push_back(0);
+  for (const auto& t : tokens) {
+    arena_ += t;
+    offsets_.push_back(static_cast<std::uint32_t>(arena_.size()));
+  }
+  // Load factor <= 0.4 keeps probe chains short.
+  const std::size_t cap = std::bit_ceil(tokens.size() * 5 / 2 + 1);
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+  for (auto& r : byte_rank_) r = kNoRank;
+  for (std::uint32_t r = 0; r < tokens.size(); ++r) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(tokens[r].data());
+    const std::size_t n = tokens[r].size();
+    if (n == 1) byte_rank_[*p] = r;
+    const std::uint64_t h = hash_bytes(p, n);
+    std::size_t i = h & mask_;
+    while (slots_[i].rank != kNoRank) {
+      if (bytes(slots_[i].rank) == tokens[r])
+        throw Error("tokenizer ranks: token of rank " + std::to_string(r) +
+                    " repeats the bytes of rank " + std::to_string(slots_[i].rank));
+      i = (i + 1) & mask_;
+    }
+    slots_[i] = Slot{r, static_cast<std::uint32_t>(h >> 32)};
+  }
+  for (int b = 0; b < 256; ++b)
+    if (byte_rank_[b] == kNoRank)
+      throw Error("tokenizer ranks: byte " + std::to_string(b) +
+                  " has no rank (byte-level BPE needs all 256)");
+}
+
+std::size_t RankTable::memory_bytes() const {
+  return arena_.capacity() + offsets_.capacity() * sizeof(std::uint32_t) +
+         slots_.capacity() * sizeof(Slot) + sizeof(*this);
+}
+
+}  // namespace vpmoe::o200k
