@@ -12,10 +12,10 @@ std::string Tokenizer::decode_text(std::span<const std::int32_t> ids, bool lossy
   return bytes;
 }
 
-RenderedConversation Tokenizer::render_conversation(std::string_view,
-                                                    const RenderOptions&) const {
-  throw Error(identity().name + " does not render conversations (a chat tokenizer such as "
-                                "tokenizer.o200k_harmony does)");
+RenderedConversation Tokenizer::render_conversation(std::string_view, const RenderOptions&) const {
+  throw Error(identity().name +
+              " does not render conversations (a chat tokenizer such as "
+              "tokenizer.o200k_harmony does)");
 }
 
 }  // namespace vpmoe

@@ -8,8 +8,8 @@ namespace vpmoe::o200k {
 
 struct Asset {
   std::string path;
-  std::string sha256;                // hex, of the file as read
-  std::vector<std::string> tokens;   // bytes of rank r at index r
+  std::string sha256;               // hex, of the file as read
+  std::vector<std::string> tokens;  // bytes of rank r at index r
 };
 
 // Throws vpmoe::Error naming the path: missing or unreadable, wrong sha256 (both hashes),

@@ -2,6 +2,8 @@
 
 #include <queue>
 
+#include "piece_cache.h"
+
 namespace vpmoe::o200k {
 namespace {
 
@@ -51,9 +53,7 @@ void merge_large(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
   }
   struct Cand {
     std::uint32_t rank, start, stamp;
-    bool operator>(const Cand& o) const {
-      return rank != o.rank ? rank > o.rank : start > o.start;
-    }
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : start > o.start; }
   };
   std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap;
   auto push = [&](std::uint32_t s) {  // candidate: part s merged with its right neighbour
@@ -87,15 +87,35 @@ void merge_large(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
 
 void bpe_encode(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
                 std::vector<std::int32_t>& out) {
-  const std::uint32_t whole = ranks.find(p, n);
+  if (n <= 2) {
+    const std::uint32_t r = ranks.find(p, n);
+    if (r != kNoRank) {
+      out.push_back(static_cast<std::int32_t>(r));
+    } else {
+      out.push_back(static_cast<std::int32_t>(ranks.find(p, 1)));
+      out.push_back(static_cast<std::int32_t>(ranks.find(p + 1, 1)));
+    }
+    return;
+  }
+  const std::uint64_t h = hash_bytes(p, n);
+  const std::uint32_t whole = ranks.find_hashed(p, n, h);
   if (whole != kNoRank) {
     out.push_back(static_cast<std::int32_t>(whole));
     return;
   }
-  if (n <= kSmall)
-    merge_small(ranks, p, n, out);
-  else
-    merge_large(ranks, p, n, out);
+  if (n > PieceCache::kMaxPiece) {
+    if (n <= kSmall)
+      merge_small(ranks, p, n, out);
+    else
+      merge_large(ranks, p, n, out);
+    return;
+  }
+  thread_local PieceCache cache;
+  cache.bind(&ranks);
+  if (cache.get(p, n, h, out)) return;
+  const std::size_t first = out.size();
+  merge_small(ranks, p, n, out);
+  cache.put(p, n, h, out.data() + first, out.data() + out.size());
 }
 
 }  // namespace vpmoe::o200k

@@ -12,8 +12,10 @@ std::unique_ptr<vpmoe::Tokenizer> build(const vpmoe::BuildArgs& args) {
   vpmoe::Config defaults;
   const vpmoe::Config& cfg = args.config ? *args.config : defaults;
   if (cfg.tokenizer.vocab_size != vpmoe::o200k::kVocabSize)
-    cfg.fail("tokenizer.vocab_size", "tokenizer.o200k_harmony has a padded vocabulary of 201088, "
-                                     "found " + std::to_string(cfg.tokenizer.vocab_size));
+    cfg.fail("tokenizer.vocab_size",
+             "tokenizer.o200k_harmony has a padded vocabulary of 201088, "
+             "found " +
+                 std::to_string(cfg.tokenizer.vocab_size));
   return vpmoe::o200k::O200kHarmony::load(cfg.tokenizer.path);
 }
 

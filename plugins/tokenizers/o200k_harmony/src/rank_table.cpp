@@ -18,10 +18,12 @@ RankTable::RankTable(const std::vector<std::string>& tokens) {
   slots_.assign(cap, Slot{});
   mask_ = cap - 1;
   for (auto& r : byte_rank_) r = kNoRank;
+  pair_rank_.assign(65536, kNoRank);
   for (std::uint32_t r = 0; r < tokens.size(); ++r) {
     const auto* p = reinterpret_cast<const std::uint8_t*>(tokens[r].data());
     const std::size_t n = tokens[r].size();
     if (n == 1) byte_rank_[*p] = r;
+    if (n == 2) pair_rank_[p[0] << 8 | p[1]] = r;
     const std::uint64_t h = hash_bytes(p, n);
     std::size_t i = h & mask_;
     while (slots_[i].rank != kNoRank) {
@@ -40,7 +42,8 @@ RankTable::RankTable(const std::vector<std::string>& tokens) {
 
 std::size_t RankTable::memory_bytes() const {
   return arena_.capacity() + offsets_.capacity() * sizeof(std::uint32_t) +
-         slots_.capacity() * sizeof(Slot) + sizeof(*this);
+         slots_.capacity() * sizeof(Slot) + pair_rank_.capacity() * sizeof(std::uint32_t) +
+         sizeof(*this);
 }
 
 }  // namespace vpmoe::o200k

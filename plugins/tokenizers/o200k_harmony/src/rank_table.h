@@ -38,13 +38,17 @@ class RankTable {
 
   std::uint32_t find(const std::uint8_t* p, std::size_t n) const {
     if (n == 1) return byte_rank_[*p];
-    const std::uint64_t h = hash_bytes(p, n);
+    if (n == 2) return pair_rank_[p[0] << 8 | p[1]];
+    return find_hashed(p, n, hash_bytes(p, n));
+  }
+  // find() when h = hash_bytes(p, n) is known already (n >= 2).
+  std::uint32_t find_hashed(const std::uint8_t* p, std::size_t n, std::uint64_t h) const {
     const auto tag = static_cast<std::uint32_t>(h >> 32);
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot s = slots_[i];
       if (s.rank == kNoRank) return kNoRank;
       if (s.tag == tag && offsets_[s.rank + 1] - offsets_[s.rank] == n &&
-          std::memcmp(arena_.data() + offsets_[s.rank], p, n) == 0)
+          same_bytes(arena_.data() + offsets_[s.rank], p, n))
         return s.rank;
     }
   }
@@ -55,6 +59,18 @@ class RankTable {
   std::size_t memory_bytes() const;
 
  private:
+  // Short keys: word compares instead of a memcmp call.
+  static bool same_bytes(const char* a, const std::uint8_t* b, std::size_t n) {
+    while (n >= 8) {
+      std::uint64_t x, y;
+      std::memcpy(&x, a, 8), std::memcpy(&y, b, 8);
+      if (x != y) return false;
+      a += 8, b += 8, n -= 8;
+    }
+    while (n--)
+      if (static_cast<std::uint8_t>(*a++) != *b++) return false;
+    return true;
+  }
   struct Slot {
     std::uint32_t rank = kNoRank;
     std::uint32_t tag = 0;
@@ -64,6 +80,7 @@ class RankTable {
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
   std::uint32_t byte_rank_[256];
+  std::vector<std::uint32_t> pair_rank_;  // every 2-byte key, indexed directly (256 KiB)
 };
 
 }  // namespace vpmoe::o200k

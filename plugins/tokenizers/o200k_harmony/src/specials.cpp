@@ -9,16 +9,26 @@ namespace vpmoe::o200k {
 SpecialTokens::SpecialTokens() {
   auto named = [](std::int32_t id) -> std::string {
     switch (id) {
-      case kStartOfText: return "<|startoftext|>";
-      case kEndOfText: return "<|endoftext|>";
-      case kReturn: return "<|return|>";
-      case kConstrain: return "<|constrain|>";
-      case kChannel: return "<|channel|>";
-      case kStart: return "<|start|>";
-      case kEnd: return "<|end|>";
-      case kMessage: return "<|message|>";
-      case kCall: return "<|call|>";
-      default: return "<|reserved_" + std::to_string(id) + "|>";
+      case kStartOfText:
+        return "<|startoftext|>";
+      case kEndOfText:
+        return "<|endoftext|>";
+      case kReturn:
+        return "<|return|>";
+      case kConstrain:
+        return "<|constrain|>";
+      case kChannel:
+        return "<|channel|>";
+      case kStart:
+        return "<|start|>";
+      case kEnd:
+        return "<|end|>";
+      case kMessage:
+        return "<|message|>";
+      case kCall:
+        return "<|call|>";
+      default:
+        return "<|reserved_" + std::to_string(id) + "|>";
     }
   };
   for (std::int32_t id = kNumRanks; id < kVocabSize; ++id) {
