@@ -4,25 +4,40 @@
 
 #include <charconv>
 #include <fstream>
-#include <sstream>
 
 #include "vpmoe/error.h"
 
 namespace vpmoe::o200k {
 namespace {
 
-std::string decode_base64(std::string_view b64) {
-  std::string out((b64.size() / 4) * 3 + 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+// Appends the decoded bytes to out; false if b64 is not base64.
+bool append_base64(std::string_view b64, std::string& out) {
+  if (b64.empty() || b64.size() % 4 != 0) return false;
+  const std::size_t at = out.size();
+  out.resize(at + b64.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
                                 reinterpret_cast<const unsigned char*>(b64.data()),
                                 static_cast<int>(b64.size()));
-  if (n < 0 || b64.size() % 4 != 0) return {};
+  if (n < 0) return false;
   // EVP_DecodeBlock counts padding as output bytes.
   std::size_t len = static_cast<std::size_t>(n);
-  if (!b64.empty() && b64.back() == '=') --len;
-  if (b64.size() > 1 && b64[b64.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
+  if (b64.back() == '=') --len;
+  if (b64[b64.size() - 2] == '=') --len;
+  out.resize(at + len);
+  return true;
+}
+
+std::string read_file(const std::string& path, const std::string& expected_sha256) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    throw Error("tokenizer asset " + path +
+                ": cannot open it (expected o200k_base.tiktoken, sha256 " + expected_sha256 +
+                "; scripts/fetch-tokenizer.sh puts it in data/tokenizer/)");
+  std::string bytes(static_cast<std::size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+    throw Error("tokenizer asset " + path + ": read failed");
+  return bytes;
 }
 
 }  // namespace
@@ -39,16 +54,8 @@ std::string sha256_hex(const std::string& bytes) {
 }
 
 Asset load_asset(const std::string& path, const std::string& expected_sha256) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error("tokenizer asset " + path +
-                ": cannot open it (expected o200k_base.tiktoken, sha256 " + expected_sha256 +
-                "; scripts/fetch-tokenizer.sh puts it in data/tokenizer/)");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  Asset a{path, {}, {}};
-  const std::string bytes = std::move(buf).str();
-  a.sha256 = sha256_hex(bytes);
+  const std::string bytes = read_file(path, expected_sha256);
+  Asset a{path, sha256_hex(bytes), {}, {0}};
   if (a.sha256 != expected_sha256)
     throw Error("tokenizer asset " + path + ": sha256 is " + a.sha256 + ", expected " +
                 expected_sha256 + " (o200k_base.tiktoken); refusing any other file");
@@ -56,6 +63,8 @@ Asset load_asset(const std::string& path, const std::string& expected_sha256) {
   auto bad = [&](std::size_t line, const std::string& what) {
     return Error("tokenizer asset " + path + ":" + std::to_string(line) + ": " + what);
   };
+  a.arena.reserve(bytes.size() / 2);
+  a.offsets.reserve(bytes.size() / 16);
   std::size_t pos = 0, line = 0;
   while (pos < bytes.size()) {
     ++line;
@@ -67,11 +76,11 @@ Asset load_asset(const std::string& path, const std::string& expected_sha256) {
     if (sp == std::string_view::npos) throw bad(line, "expected \"<base64> <rank>\"");
     std::uint32_t rank = 0;
     auto [end, ec] = std::from_chars(l.data() + sp + 1, l.data() + l.size(), rank);
-    if (ec != std::errc() || end != l.data() + l.size() || rank != a.tokens.size())
-      throw bad(line, "expected rank " + std::to_string(a.tokens.size()) + " after the token");
-    std::string tok = decode_base64(l.substr(0, sp));
-    if (tok.empty()) throw bad(line, "token is not valid base64");
-    a.tokens.push_back(std::move(tok));
+    if (ec != std::errc() || end != l.data() + l.size() || rank != a.size())
+      throw bad(line, "expected rank " + std::to_string(a.size()) + " after the token");
+    if (!append_base64(l.substr(0, sp), a.arena) || a.arena.size() == a.offsets.back())
+      throw bad(line, "token is not valid base64");
+    a.offsets.push_back(static_cast<std::uint32_t>(a.arena.size()));
   }
   return a;
 }

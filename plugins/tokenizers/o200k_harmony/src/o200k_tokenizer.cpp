@@ -26,10 +26,11 @@ O200kHarmony::~O200kHarmony() = default;
 
 std::unique_ptr<O200kHarmony> O200kHarmony::load(const std::string& asset_path) {
   Asset a = load_asset(asset_path, kAssetSha256);
-  if (a.tokens.size() != static_cast<std::size_t>(kNumRanks))
-    throw Error("tokenizer asset " + asset_path + ": " + std::to_string(a.tokens.size()) +
+  if (a.size() != static_cast<std::size_t>(kNumRanks))
+    throw Error("tokenizer asset " + asset_path + ": " + std::to_string(a.size()) +
                 " ranks, expected " + std::to_string(kNumRanks));
-  auto impl = std::unique_ptr<Impl>(new Impl{a.sha256, RankTable(a.tokens)});
+  auto impl = std::unique_ptr<Impl>(
+      new Impl{a.sha256, RankTable(std::move(a.arena), std::move(a.offsets))});
   return std::unique_ptr<O200kHarmony>(new O200kHarmony(std::move(impl)));
 }
 

@@ -6,28 +6,24 @@
 
 namespace vpmoe::o200k {
 
-RankTable::RankTable(const std::vector<std::string>& tokens) {
-  offsets_.reserve(tokens.size() + 1);
-  offsets_.push_back(0);
-  for (const auto& t : tokens) {
-    arena_ += t;
-    offsets_.push_back(static_cast<std::uint32_t>(arena_.size()));
-  }
+RankTable::RankTable(std::string arena, std::vector<std::uint32_t> offsets)
+    : arena_(std::move(arena)), offsets_(std::move(offsets)) {
+  const std::size_t n_ranks = size();
   // Load factor <= 0.4 keeps probe chains short.
-  const std::size_t cap = std::bit_ceil(tokens.size() * 5 / 2 + 1);
+  const std::size_t cap = std::bit_ceil(n_ranks * 5 / 2 + 1);
   slots_.assign(cap, Slot{});
   mask_ = cap - 1;
   for (auto& r : byte_rank_) r = kNoRank;
   pair_rank_.assign(65536, kNoRank);
-  for (std::uint32_t r = 0; r < tokens.size(); ++r) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(tokens[r].data());
-    const std::size_t n = tokens[r].size();
+  for (std::uint32_t r = 0; r < n_ranks; ++r) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(arena_.data() + offsets_[r]);
+    const std::size_t n = offsets_[r + 1] - offsets_[r];
     if (n == 1) byte_rank_[*p] = r;
     if (n == 2) pair_rank_[p[0] << 8 | p[1]] = r;
     const std::uint64_t h = hash_bytes(p, n);
     std::size_t i = h & mask_;
     while (slots_[i].rank != kNoRank) {
-      if (bytes(slots_[i].rank) == tokens[r])
+      if (bytes(slots_[i].rank) == bytes(r))
         throw Error("tokenizer ranks: token of rank " + std::to_string(r) +
                     " repeats the bytes of rank " + std::to_string(slots_[i].rank));
       i = (i + 1) & mask_;

@@ -33,8 +33,8 @@ inline std::uint64_t hash_bytes(const std::uint8_t* p, std::size_t n) {
 
 class RankTable {
  public:
-  // tokens[r] is the byte string of rank r.
-  explicit RankTable(const std::vector<std::string>& tokens);
+  // Rank r is arena[offsets[r], offsets[r + 1]).
+  RankTable(std::string arena, std::vector<std::uint32_t> offsets);
 
   std::uint32_t find(const std::uint8_t* p, std::size_t n) const {
     if (n == 1) return byte_rank_[*p];

@@ -13,8 +13,10 @@ namespace vpmoe::o200k::test {
 namespace {
 
 const RankTable& ranks() {
-  static const RankTable table(
-      load_asset(source_path("data/tokenizer/o200k_base.tiktoken"), kAssetSha256).tokens);
+  static const RankTable table = [] {
+    Asset a = load_asset(source_path("data/tokenizer/o200k_base.tiktoken"), kAssetSha256);
+    return RankTable(std::move(a.arena), std::move(a.offsets));
+  }();
   return table;
 }
 
