@@ -61,10 +61,11 @@ std::optional<SpecialTokens::Match> SpecialTokens::find(std::string_view text,
   constexpr std::size_t kMaxLen = 24;
   for (std::size_t i = text.find("<|", from); i != std::string_view::npos;
        i = text.find("<|", i + 1)) {
-    const std::size_t close = text.find("|>", i + 2);
-    if (close == std::string_view::npos) return std::nullopt;
+    // Look for the closing "|>" only within the longest name, so that text full of "<|"
+    // stays linear.
+    const std::size_t close = text.substr(0, i + kMaxLen).find("|>", i + 2);
+    if (close == std::string_view::npos) continue;
     const std::size_t len = close + 2 - i;
-    if (len > kMaxLen) continue;
     if (auto id = id_of(text.substr(i, len))) return Match{i, len, *id};
   }
   return std::nullopt;

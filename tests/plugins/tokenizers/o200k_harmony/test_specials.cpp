@@ -93,5 +93,15 @@ TEST(Specials, StretchesBetweenSpecialsAreEncodedOnTheirOwn) {
   EXPECT_EQ(ids, want);
 }
 
+// The special search looks for "|>" only within the longest name, so this stays linear.
+TEST(Specials, ManyOpeningMarksStayLinear) {
+  std::string text;
+  for (int i = 0; i < 200000; ++i) text += "<|";
+  text += "x|><|end|>";
+  const Ids ids = tokenizer().encode(text, kAll);
+  EXPECT_EQ(ids.back(), 200007);
+  EXPECT_EQ(tokenizer().decode_bytes(ids), text);
+}
+
 }  // namespace
 }  // namespace vpmoe::o200k::test
