@@ -27,12 +27,24 @@ class PreTokenizer {
         text_(reinterpret_cast<const std::uint8_t*>(text.data())),
         size_(text.size()) {}
 
-  // End (exclusive byte offset) of the piece that starts at pos < text.size().
+  // End (exclusive byte offset) of the piece that starts at pos < text.size(). The first
+  // character's class rules out most alternatives at once; the rest are tried in order.
   std::size_t piece_end(std::size_t pos) const {
+    const Char first = at(pos);
     std::size_t end;
-    if ((end = word_lower(pos))) return end;
-    if ((end = word_upper(pos))) return end;
-    if ((end = digits(pos))) return end;
+    if (first.cls & kNumber) return digits(pos);    // no lead, not a letter: 1, 2 fail
+    if (first.cls & kCrLf) return whitespace(pos);  // and 3, 4 fail too
+    if (first.cls & kLetter) {                      // a letter cannot be the lead
+      if ((end = word_lower_from(pos))) return end;
+      return word_upper_from(pos);
+    }
+    // A symbol, mark or non-break space: may lead a word.
+    const std::size_t next = pos + first.len;
+    if ((end = word_lower_from(next))) return end;
+    const bool mark = first.cls & (kUpperish | kLowerish);
+    if (mark && (end = word_lower_from(pos))) return end;
+    if ((end = word_upper_from(next))) return end;
+    if (mark && (end = word_upper_from(pos))) return end;
     if ((end = punctuation(pos))) return end;
     return whitespace(pos);
   }
@@ -45,7 +57,7 @@ class PreTokenizer {
 
   Char at(std::size_t i) const {
     const std::uint8_t c = text_[i];
-    if (c < 0x80) return {classes_.of(c), 1};
+    if (c < 0x80) return {classes_.ascii(c), 1};
     std::uint32_t cp;
     std::uint8_t n;
     if (c < 0xE0) {
@@ -99,13 +111,6 @@ class PreTokenizer {
   // (then Lower+ runs on greedily) or else the last Lower-class character inside the run
   // (Lm/Lo/M are in both classes; Lower+ then takes just that one). The optional lead
   // character is tried first, then the match without it.
-  std::size_t word_lower(std::size_t pos) const {
-    const Char first = at(pos);
-    if (lead_ok(first.cls)) {
-      if (std::size_t e = word_lower_from(pos + first.len)) return e;
-    }
-    return word_lower_from(pos);
-  }
   std::size_t word_lower_from(std::size_t s) const {
     std::size_t i = s, last_lower = SIZE_MAX;
     while (i < size_) {
@@ -119,17 +124,11 @@ class PreTokenizer {
     return contraction(last_lower + at(last_lower).len);
   }
 
-  // Pattern 2: Upper+ greedy (at least one), then Lower* greedy, then the suffix.
-  std::size_t word_upper(std::size_t pos) const {
-    const Char first = at(pos);
-    if (lead_ok(first.cls)) {
-      const std::size_t s = pos + first.len;
-      const std::size_t e = run(s, kUpperish);
-      if (e > s) return contraction(run(e, kLowerish));
-    }
-    const std::size_t e = run(pos, kUpperish);
-    if (e > pos) return contraction(run(e, kLowerish));
-    return 0;
+  // Pattern 2 from s (after the lead, or without it): Upper+ greedy (at least one), then
+  // Lower* greedy, then the suffix.
+  std::size_t word_upper_from(std::size_t s) const {
+    const std::size_t e = run(s, kUpperish);
+    return e > s ? contraction(run(e, kLowerish)) : 0;
   }
 
   // Pattern 3: one to three numbers.

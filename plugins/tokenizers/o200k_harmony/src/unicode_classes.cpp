@@ -51,6 +51,7 @@ CharClasses::CharClasses() {
   flat['\r'] |= kCrLf;
   flat['\n'] |= kCrLf;
 
+  for (int c = 0; c < 128; ++c) ascii_[c] = flat[c];
   stage1_.resize(kCodePoints >> 8);
   std::map<std::string, std::uint16_t> seen;
   for (std::uint32_t b = 0; b < (kCodePoints >> 8); ++b) {

@@ -21,10 +21,12 @@ class CharClasses {
   std::uint8_t of(std::uint32_t cp) const {
     return blocks_[static_cast<std::size_t>(stage1_[cp >> 8]) * 256 + (cp & 255)];
   }
+  std::uint8_t ascii(std::uint8_t c) const { return ascii_[c]; }  // c < 128
 
  private:
   std::vector<std::uint16_t> stage1_;  // 0x1100 entries
   std::vector<std::uint8_t> blocks_;
+  std::uint8_t ascii_[128];
 };
 
 const CharClasses& char_classes();  // built once, thread-safe
