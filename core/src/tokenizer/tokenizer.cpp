@@ -1,9 +1,45 @@
 #include "vpmoe/tokenizer.h"
 
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
+
 #include "vpmoe/error.h"
 #include "vpmoe/utf8.h"
 
 namespace vpmoe {
+
+std::vector<std::vector<std::int32_t>> Tokenizer::encode_ordinary_batch(
+    std::span<const std::string_view> texts, unsigned threads) const {
+  std::vector<std::vector<std::int32_t>> out(texts.size());
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, texts.size()));
+  // Threads take texts one at a time from a shared counter, so a few long texts do not leave
+  // the other threads idle; the first error (by text index) is rethrown.
+  std::atomic<std::size_t> next{0};
+  std::vector<std::exception_ptr> errors(texts.size());
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < texts.size();) {
+      try {
+        out[i] = encode_ordinary(texts[i]);
+      } catch (const Error& e) {
+        errors[i] = std::make_exception_ptr(Error("text " + std::to_string(i) + ": " + e.what()));
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
+  }
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
 
 std::string Tokenizer::decode_text(std::span<const std::int32_t> ids, bool lossy) const {
   std::string bytes = decode_bytes(ids);

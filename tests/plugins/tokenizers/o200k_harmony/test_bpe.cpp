@@ -8,6 +8,7 @@
 #include "asset.h"
 #include "bpe.h"
 #include "fixture.h"
+#include "vpmoe/error.h"
 
 namespace vpmoe::o200k::test {
 namespace {
@@ -82,6 +83,36 @@ TEST(Bpe, ThreadsEncodeIndependently) {
     });
   for (auto& th : threads) th.join();
   for (int t = 0; t < 8; ++t) EXPECT_TRUE(ok[t]) << t;
+}
+
+}  // namespace
+}  // namespace vpmoe::o200k::test
+
+namespace vpmoe::o200k::test {
+namespace {
+
+TEST(Batch, ManyThreadsGiveTheSameIdsInOrder) {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 300; ++i)
+    docs.push_back("document " + std::to_string(i) + ": Straße, 東京, naïve café's " +
+                   std::string(static_cast<std::size_t>(i % 7), '\n'));
+  std::vector<std::string_view> views(docs.begin(), docs.end());
+  const auto one = tokenizer().encode_ordinary_batch(views, 1);
+  const auto many = tokenizer().encode_ordinary_batch(views, 8);
+  ASSERT_EQ(one.size(), docs.size());
+  EXPECT_EQ(one, many);
+  for (std::size_t i = 0; i < docs.size(); ++i)
+    EXPECT_EQ(one[i], tokenizer().encode_ordinary(docs[i])) << i;
+}
+
+TEST(Batch, AnErrorNamesTheFirstBadText) {
+  std::vector<std::string_view> views{"fine", "bad \xFF", "also \xFE bad"};
+  try {
+    tokenizer().encode_ordinary_batch(views, 3);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("text 1: "), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
