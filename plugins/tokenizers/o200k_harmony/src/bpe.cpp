@@ -85,7 +85,13 @@ void merge_large(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
 
 }  // namespace
 
-void bpe_encode(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
+PieceCache& thread_piece_cache(const RankTable& ranks) {
+  thread_local PieceCache cache;
+  cache.bind(&ranks);
+  return cache;
+}
+
+void bpe_encode(const RankTable& ranks, PieceCache& cache, const std::uint8_t* p, std::size_t n,
                 std::vector<std::int32_t>& out) {
   if (n <= 2) {
     const std::uint32_t r = ranks.find(p, n);
@@ -110,8 +116,6 @@ void bpe_encode(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
       merge_large(ranks, p, n, out);
     return;
   }
-  thread_local PieceCache cache;
-  cache.bind(&ranks);
   if (cache.get(p, n, h, out)) return;
   const std::size_t first = out.size();
   merge_small(ranks, p, n, out);

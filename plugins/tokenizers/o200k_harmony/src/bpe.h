@@ -9,8 +9,13 @@
 
 namespace vpmoe::o200k {
 
+class PieceCache;
+
+// This thread's piece cache for ranks (look it up once per text, not per piece).
+PieceCache& thread_piece_cache(const RankTable& ranks);
+
 // Appends the ranks of piece [p, p + n) to out.
-void bpe_encode(const RankTable& ranks, const std::uint8_t* p, std::size_t n,
+void bpe_encode(const RankTable& ranks, PieceCache& cache, const std::uint8_t* p, std::size_t n,
                 std::vector<std::int32_t>& out);
 
 }  // namespace vpmoe::o200k

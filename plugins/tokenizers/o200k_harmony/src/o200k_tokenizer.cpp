@@ -5,6 +5,7 @@
 #include "asset.h"
 #include "bpe.h"
 #include "harmony/render.h"
+#include "piece_cache.h"
 #include "pretokenizer.h"
 #include "rank_table.h"
 #include "specials.h"
@@ -39,9 +40,10 @@ void O200kHarmony::encode_ordinary_into(std::string_view text,
   utf8_require(text, "tokenizer.o200k_harmony: text");
   const PreTokenizer pre(impl_->classes, text);
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
+  PieceCache& cache = thread_piece_cache(impl_->ranks);
   for (std::size_t pos = 0; pos < text.size();) {
     const std::size_t end = pre.piece_end(pos);
-    bpe_encode(impl_->ranks, bytes + pos, end - pos, out);
+    bpe_encode(impl_->ranks, cache, bytes + pos, end - pos, out);
     pos = end;
   }
 }

@@ -8,6 +8,7 @@
 #include "asset.h"
 #include "bpe.h"
 #include "fixture.h"
+#include "piece_cache.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::o200k::test {
@@ -46,7 +47,8 @@ std::vector<std::int32_t> reference_bpe(const std::string& piece) {
 
 std::vector<std::int32_t> fast_bpe(const std::string& piece) {
   std::vector<std::int32_t> out;
-  bpe_encode(ranks(), reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size(), out);
+  bpe_encode(ranks(), thread_piece_cache(ranks()),
+             reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size(), out);
   return out;
 }
 
