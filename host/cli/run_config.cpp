@@ -4,6 +4,7 @@
 
 #include "vpmoe/config.h"
 #include "vpmoe/log.h"
+#include "vpmoe/tokenizer.h"
 
 #include "cli/cli.h"
 #include "cli/model_summary.h"
@@ -27,6 +28,16 @@ int run_config(const std::string& path, Common& common) {
   log::info(std::to_string(lp.report.loaded.size()) + " plugin file(s) loaded, " +
             std::to_string(lp.registry.entries().size()) + " spec name(s), " +
             std::to_string(missing) + " required name(s) missing");
+
+  // The tokenizer is built at start-up so that a wrong asset or vocabulary size fails now,
+  // not after the model is built.
+  if (lp.registry.contains(cfg.plugins.tokenizer)) {
+    BuildArgs args;
+    args.config = &cfg;
+    const auto id = lp.registry.create<Tokenizer>(cfg.plugins.tokenizer, args)->identity();
+    log::info("tokenizer " + id.name + ": vocabulary " + std::to_string(id.vocab_size) +
+              ", asset sha256 " + id.asset_sha256);
+  }
 
   std::cout << model_summary(cfg);
   std::cout << "training arrives with the trainer issue; nothing was trained.\n";
