@@ -3,20 +3,35 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <latch>
 #include <thread>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "vpmoe/error.h"
 #include "vpmoe/utf8.h"
 
 namespace vpmoe {
 
+namespace {
+
+// One pool for the life of the process: its threads keep their thread-local tokenizer state
+// (the BPE piece cache) warm from one batch to the next.
+boost::asio::thread_pool& batch_pool() {
+  static boost::asio::thread_pool pool(std::max(1u, std::thread::hardware_concurrency()));
+  return pool;
+}
+
+}  // namespace
+
 std::vector<std::vector<std::int32_t>> Tokenizer::encode_ordinary_batch(
     std::span<const std::string_view> texts, unsigned threads) const {
   std::vector<std::vector<std::int32_t>> out(texts.size());
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<std::size_t>(threads, texts.size()));
-  // Threads take texts one at a time from a shared counter, so a few long texts do not leave
-  // the other threads idle; the first error (by text index) is rethrown.
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min({threads == 0 ? hw : threads, hw, static_cast<unsigned>(texts.size())});
+  // Workers take texts one at a time from a shared counter, so a few long texts do not leave
+  // the others idle; the first error (by text index) is rethrown.
   std::atomic<std::size_t> next{0};
   std::vector<std::exception_ptr> errors(texts.size());
   auto work = [&] {
@@ -33,8 +48,13 @@ std::vector<std::vector<std::int32_t>> Tokenizer::encode_ordinary_batch(
   if (threads <= 1) {
     work();
   } else {
-    std::vector<std::jthread> pool;
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
+    std::latch done(threads);
+    for (unsigned t = 0; t < threads; ++t)
+      boost::asio::post(batch_pool(), [&] {
+        work();
+        done.count_down();
+      });
+    done.wait();
   }
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
