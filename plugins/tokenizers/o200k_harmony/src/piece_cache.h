@@ -38,7 +38,7 @@ class PieceCache {
   }
 
  private:
-  static constexpr std::size_t kSlots = std::size_t{1} << 17, kMask = kSlots - 1;
+  static constexpr std::size_t kSlots = std::size_t{1} << 18, kMask = kSlots - 1;
   static constexpr std::size_t kArenaBytes = std::size_t{8} << 20;
   struct Entry {
     std::uint64_t hash = 0;
