@@ -56,6 +56,9 @@ int main(int argc, char** argv);
 
 // Commands (one file each).
 int run_plugins(const std::vector<std::string>& args, Common& common);
+int run_tokenize(const std::vector<std::string>& args, Common& common);
+int run_detokenize(const std::vector<std::string>& args, Common& common);
+int run_preprocess(const std::vector<std::string>& args, Common& common);
 // The --config action without a command.
 int run_config(const std::string& path, Common& common);
 

@@ -1,4 +1,4 @@
-// The command table: later issues add tokenize, detokenize, preprocess and plot here.
+// The command table: one line per command (a later issue adds plot).
 #include "cli/cli.h"
 
 namespace vpmoe::host::cli {
@@ -7,6 +7,11 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"plugins", "list every registered spec name: kind, plugin file, plugin name, version",
        run_plugins},
+      {"tokenize", "encode JSON Lines of text to token ids, or count the tokens of a file",
+       run_tokenize},
+      {"detokenize", "decode JSON Lines of token ids back to text", run_detokenize},
+      {"preprocess", "JSON Lines (text or Harmony conversations) -> Megatron .bin/.idx datasets",
+       run_preprocess},
   };
   return table;
 }

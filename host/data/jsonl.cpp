@@ -1,0 +1,35 @@
+#include "data/jsonl.h"
+
+#include "vpmoe/error.h"
+
+namespace vpmoe::host::data {
+
+JsonlReader::JsonlReader(std::string path) : path_(std::move(path)), in_(path_, std::ios::binary) {
+  if (!in_) throw Error(path_ + ": cannot open it (expected a JSON Lines file)");
+}
+
+bool JsonlReader::next(std::string& raw) {
+  while (std::getline(in_, raw)) {
+    ++line_;
+    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
+    if (raw.find_first_not_of(" \t") != std::string::npos) return true;
+  }
+  return false;
+}
+
+nlohmann::json JsonlReader::parse(const std::string& raw) const {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(raw);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(std::string("expected one JSON object per line: ") + e.what());
+  }
+  if (!j.is_object()) fail("expected a JSON object, found " + std::string(j.type_name()));
+  return j;
+}
+
+void JsonlReader::fail(const std::string& what) const {
+  throw Error(path_ + ":" + std::to_string(line_) + ": " + what);
+}
+
+}  // namespace vpmoe::host::data

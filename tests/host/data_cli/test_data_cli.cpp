@@ -1,0 +1,206 @@
+// tokenize / detokenize / preprocess through the vpmoe-host binary: contracts, worker-count
+// independence, and that a bad line leaves no dataset behind.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "vpmoe/indexed_dataset.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+class DataCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vpmoe_data_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  struct Result {
+    int rc;
+    std::string out, err;
+  };
+  // Runs from the source tree, where data/tokenizer holds the asset.
+  Result run(const std::string& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string cmd = "cd '" + std::string(VPMOE_SOURCE_DIR) + "' && '" + VPMOE_HOST_BIN +
+                            "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+    return path(name);
+  }
+  // The first n ordinary cases of the tiktoken parity file: {"text", "mode"} lines and ids.
+  std::vector<nlohmann::json> parity_cases(std::size_t n) {
+    std::ifstream in(std::string(VPMOE_SOURCE_DIR) +
+                     "/tests/data/tokenizer/parity_o200k_harmony.jsonl");
+    std::vector<nlohmann::json> out;
+    for (std::string l; out.size() < n && std::getline(in, l);) {
+      auto j = nlohmann::json::parse(l);
+      if (j["mode"] == "ordinary") out.push_back(j);
+    }
+    return out;
+  }
+  fs::path dir_;
+};
+
+TEST_F(DataCli, TokenizeGivesTiktokensIdsAndDetokenizeInvertsIt) {
+  const auto cases = parity_cases(200);
+  std::string in;
+  for (const auto& c : cases) in += nlohmann::json{{"text", c["text"]}}.dump() + "\n";
+  in += R"({"text": "a<|end|>b", "mode": "all"})"
+        "\n";
+  write("in.jsonl", in);
+  auto r = run("tokenize --input " + path("in.jsonl") + " --output " + path("ids.jsonl"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto out = lines_of(slurp(path("ids.jsonl")));
+  ASSERT_EQ(out.size(), cases.size() + 1);
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(nlohmann::json::parse(out[i])["ids"], cases[i]["ids"]) << cases[i]["text"];
+  EXPECT_EQ(nlohmann::json::parse(out.back())["ids"][1], 200007);
+
+  r = run("detokenize --input " + path("ids.jsonl") + " --output " + path("back.jsonl"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto back = lines_of(slurp(path("back.jsonl")));
+  ASSERT_EQ(back.size(), out.size());
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(nlohmann::json::parse(back[i])["text"], cases[i]["text"]);
+}
+
+TEST_F(DataCli, BadLinesAreNamed) {
+  write("in.jsonl", "{\"text\": \"fine\"}\n{\"text\": \"x\", \"mode\": \"some\"}\n");
+  auto r = run("tokenize --input " + path("in.jsonl") + " --output " + path("o.jsonl"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("in.jsonl:2: expected \"mode\""), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("o.jsonl")));
+
+  write("ids.jsonl", "{\"ids\": [1, 2]}\n{\"ids\": [201088]}\n");
+  r = run("detokenize --input " + path("ids.jsonl") + " --output " + path("t.jsonl"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("ids.jsonl:2:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("201088"), std::string::npos) << r.err;
+}
+
+TEST_F(DataCli, DetokenizeRefusesPartialCharactersUnlessLossy) {
+  // A rare CJK character that BPE splits into byte tokens; keep only its first token.
+  write("in.jsonl", "{\"text\": \"\xF0\xA0\x80\x8B\"}\n");
+  ASSERT_EQ(run("tokenize -i " + path("in.jsonl") + " -o " + path("ids.jsonl")).rc, 0);
+  auto ids = nlohmann::json::parse(slurp(path("ids.jsonl")))["ids"];
+  ASSERT_GT(ids.size(), 1u);
+  write("part.jsonl", nlohmann::json{{"ids", {ids[0]}}}.dump() + "\n");
+  auto r = run("detokenize -i " + path("part.jsonl") + " -o " + path("t.jsonl"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("part.jsonl:1: decoded text: invalid UTF-8 at byte 0"), std::string::npos)
+      << r.err;
+  r = run("detokenize --lossy -i " + path("part.jsonl") + " -o " + path("t.jsonl"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(slurp(path("t.jsonl")).find("\xEF\xBF\xBD"), std::string::npos)
+      << slurp(path("t.jsonl"));
+}
+
+TEST_F(DataCli, CountIsTheSameOnAnyNumberOfThreads) {
+  std::string text;
+  for (const auto& c : parity_cases(3000)) text += c["text"].get<std::string>() + "\n";
+  write("t.txt", text);
+  std::string counts[3];
+  int threads[3] = {1, 2, 5};
+  for (int i = 0; i < 3; ++i) {
+    auto r = run("tokenize --input " + path("t.txt") + " --count --threads " +
+                 std::to_string(threads[i]));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    counts[i] = lines_of(r.out).back();
+  }
+  EXPECT_EQ(counts[0], counts[1]);
+  EXPECT_EQ(counts[0], counts[2]);
+  // And it equals the id count of encoding the whole file as one text.
+  write("one.jsonl", nlohmann::json{{"text", text}}.dump() + "\n");
+  ASSERT_EQ(run("tokenize -i " + path("one.jsonl") + " -o " + path("one_ids.jsonl")).rc, 0);
+  EXPECT_EQ(std::to_string(nlohmann::json::parse(slurp(path("one_ids.jsonl")))["ids"].size()),
+            counts[0]);
+}
+
+TEST_F(DataCli, PreprocessTextWritesDocumentsWithEodWhateverTheWorkers) {
+  const auto cases = parity_cases(5000);
+  std::string in;
+  for (const auto& c : cases) in += nlohmann::json{{"text", c["text"]}}.dump() + "\n";
+  write("data.jsonl", in);
+  auto r = run("preprocess --input " + path("data.jsonl") + " --output-prefix " + path("one") +
+               " --format text --workers 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("docs/s"), std::string::npos) << r.err;  // the progress line
+  r = run("preprocess --input " + path("data.jsonl") + " --output-prefix " + path("four") +
+          " --workers 4");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(path("one.bin")), slurp(path("four.bin")));
+  EXPECT_EQ(slurp(path("one.idx")), slurp(path("four.idx")));
+
+  vpmoe::IndexedDatasetReader ds(path("one"));
+  ASSERT_EQ(ds.sequences(), cases.size());
+  EXPECT_EQ(ds.dtype(), vpmoe::IndexedDType::i32);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    auto want = cases[i]["ids"].get<std::vector<std::int32_t>>();
+    want.push_back(199999);
+    const auto got = ds.sequence<std::int32_t>(i);
+    ASSERT_EQ(std::vector<std::int32_t>(got.begin(), got.end()), want) << i;
+  }
+  const auto manifest = nlohmann::json::parse(slurp(path("one.manifest.json")));
+  EXPECT_EQ(manifest["tokenizer"]["name"], "tokenizer.o200k_harmony");
+  EXPECT_EQ(manifest["tokenizer"]["vocab_size"], 201088);
+  EXPECT_EQ(manifest["documents"], cases.size());
+  EXPECT_EQ(manifest["sources"][0]["sha256"].get<std::string>().size(), 64u);
+}
+
+TEST_F(DataCli, PreprocessStopsAtAMalformedLineAndLeavesNothingBehind) {
+  write("old.jsonl", "{\"text\": \"the old dataset\"}\n");
+  ASSERT_EQ(run("preprocess -i " + path("old.jsonl") + " -o " + path("ds")).rc, 0);
+  const std::string before = slurp(path("ds.bin")) + slurp(path("ds.idx"));
+  std::string in;
+  for (int i = 0; i < 3000; ++i) in += "{\"text\": \"line " + std::to_string(i) + "\"}\n";
+  in += "{\"text\": 7}\n";
+  write("bad.jsonl", in);
+  const auto r = run("preprocess -i " + path("bad.jsonl") + " -o " + path("ds") + " --workers 3");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("bad.jsonl:3001: expected a JSON object with a string \"text\""),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(slurp(path("ds.bin")) + slurp(path("ds.idx")), before);
+  for (const auto& e : fs::directory_iterator(dir_))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+TEST_F(DataCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("preprocess --input x.jsonl").rc, 2);
+  EXPECT_EQ(run("preprocess -i x -o y --format csv").rc, 2);
+  EXPECT_EQ(run("tokenize --input x.txt").rc, 2);
+}
+
+}  // namespace
