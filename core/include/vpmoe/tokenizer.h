@@ -28,6 +28,10 @@ struct RenderOptions {
   bool training = true;        // a last assistant `final` message ends in <|return|>
   bool pipeline_rules = true;  // vpMoE's data rules: roles, channels, >= 1 assistant message
   bool append_eod = true;      // one EOD after the conversation (mask 0, span 0)
+  // Inference-style renders (Harmony's own renderer offers these; the data pipeline does not):
+  bool completion = false;     // end with <|start|>assistant, a prompt for the next turn
+  bool drop_analysis = false;  // drop analysis before the first final when the last
+                               // assistant message is final (Harmony's auto_drop_analysis)
 };
 
 class Tokenizer {

@@ -197,6 +197,53 @@ TEST_F(DataCli, PreprocessStopsAtAMalformedLineAndLeavesNothingBehind) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
+TEST_F(DataCli, PreprocessHarmonyWritesAlignedSidecars) {
+  std::string in;
+  for (int i = 0; i < 300; ++i)
+    in += R"({"messages": [{"role": "user", "content": "Question )" + std::to_string(i) +
+          R"(?"}, {"role": "assistant", "channel": "analysis", "content": "Think."},)"
+          R"( {"role": "assistant", "channel": "final", "content": "Answer."}]})"
+          "\n";
+  write("chat.jsonl", in);
+  auto r = run("preprocess -i " + path("chat.jsonl") + " -o " + path("h") +
+               " --format harmony --workers 3");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  vpmoe::IndexedDatasetReader tokens(path("h_tokens")), mask(path("h_lossmask")),
+      span(path("h_span"));
+  ASSERT_EQ(tokens.sequences(), 300u);
+  EXPECT_EQ(mask.dtype(), vpmoe::IndexedDType::u8);
+  EXPECT_EQ(span.dtype(), vpmoe::IndexedDType::u8);
+  for (std::size_t d = 0; d < 300; ++d) {
+    ASSERT_EQ(mask.length(d), tokens.length(d));
+    ASSERT_EQ(span.length(d), tokens.length(d));
+    const auto t = tokens.sequence<std::int32_t>(d);
+    const auto m = mask.sequence<std::uint8_t>(d);
+    const auto s = span.sequence<std::uint8_t>(d);
+    EXPECT_EQ(t.back(), 199999);  // EOD, masked out
+    EXPECT_EQ(m.back(), 0);
+    EXPECT_EQ(t[t.size() - 2], 200002);  // <|return|> ends the final answer
+    EXPECT_EQ(s[s.size() - 2], 2);
+    // The user message (the first one) is never in the loss.
+    for (std::size_t i = 0; i < t.size() && t[i] != 200007; ++i) EXPECT_EQ(m[i], 0) << d;
+  }
+  r = run("preprocess -i " + path("chat.jsonl") + " -o " + path("h1") + " --format harmony");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* part : {"_tokens", "_lossmask", "_span"})
+    for (const char* ext : {".bin", ".idx"})
+      EXPECT_EQ(slurp(path(std::string("h") + part + ext)),
+                slurp(path(std::string("h1") + part + ext)));
+
+  write("badchat.jsonl", in + R"({"messages": [{"role": "user", "content": "x"}]})"
+                              "\n");
+  r = run("preprocess -i " + path("badchat.jsonl") + " -o " + path("hb") + " --format harmony");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("badchat.jsonl:301: conversation: training data needs at least one "
+                       "assistant message"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(path("hb_tokens.bin")));
+}
+
 TEST_F(DataCli, UsageErrorsExitTwo) {
   EXPECT_EQ(run("preprocess --input x.jsonl").rc, 2);
   EXPECT_EQ(run("preprocess -i x -o y --format csv").rc, 2);
