@@ -41,12 +41,14 @@ class HostCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // Runs "env vpmoe-host args" with stdout and stderr captured separately.
+  // Runs "env vpmoe-host args" from the source tree (where the default tokenizer asset path
+  // data/tokenizer/... resolves, as for a user in the checkout), stdout and stderr apart.
   Result run(const std::string& args, const std::string& env = "") {
     fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    std::string cmd = "env -u RANK -u WORLD_SIZE -u OMPI_COMM_WORLD_RANK -u OMPI_COMM_WORLD_SIZE " +
-                      env + " '" + VPMOE_HOST_BIN + "' " + args + " >'" + out.string() + "' 2>'" +
-                      err.string() + "'";
+    std::string cmd =
+        "cd '" + std::string(VPMOE_SOURCE_DIR) +
+        "' && env -u RANK -u WORLD_SIZE -u OMPI_COMM_WORLD_RANK -u OMPI_COMM_WORLD_SIZE " + env +
+        " '" + VPMOE_HOST_BIN + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
     int status = std::system(cmd.c_str());
     Result r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -121,6 +123,19 @@ TEST_F(HostCli, GoodConfigPrintsTheModelSummary) {
                         "MoE layers:   2-8", "attention LLLGLLLG", "ffn       DMMMMMMM",
                         "training arrives with the trainer"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+}
+
+// The tokenizer is built at start-up: a vocabulary other than its own fails at once.
+TEST_F(HostCli, WrongVocabularyFailsAtStartUp) {
+  std::string cfg = write("run.toml", std::string("[run]\nmodel_config = \"") + VPMOE_SOURCE_DIR +
+                                          "/configs/vpmoe_dev.toml\"\n[tokenizer]\nvocab_size = "
+                                          "200064\n");
+  Result r = run("--config '" + cfg + "'");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find(cfg + ":4:14: [tokenizer].vocab_size: tokenizer.o200k_harmony has a "
+                             "padded vocabulary of 201088, found 200064"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(HostCli, PluginsJsonIsValid) {
