@@ -59,11 +59,18 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
 // dtable [V, C] f32 += scatter of dout [N, C] rows by ids (deterministic order).
 void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
 
+// Rotary position rotation ("rotate half"): x [B, T, H, D] (f32 or bf16) is rotated in place,
+// pairing dim m with m + D/2, by the angle t * omega[m] at position t (omega [D/2] shared by
+// the heads, or [H, D/2], f32). inverse rotates by minus the angle: the backward for x.
+void rotary(Tensor& x, const Tensor& omega, bool inverse = false);
+// Frequency gradient: domega[m] += sum over b, t (and h when shared) of
+// t * (dy[m + D/2] * y[m] - dy[m] * y[m + D/2]), y the rotated output and dy its gradient.
+void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
+
 // ---- softmax cross-entropy over a wide vocabulary ----------------------------------------
 // logits [N, V] (f32 or bf16), targets [N] i32. Streams each row in vocabulary chunks (online
 // max / sum): no probabilities are stored. loss [N] f32 = lse - logit[target]; lse [N] f32.
-void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss,
-                           Tensor& lse);
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& lse);
 // dlogits = (softmax(logits) - onehot(target)) * row_scale[row]; dlogits may alias logits.
 // row_scale [N] f32 (e.g. mask / mask_count * grad_scale); a zero scale writes zeros.
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
@@ -74,13 +81,13 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 // or undefined for all ones). With dh (and/or dw) given, writes dh [N, H] and accumulates
 // dw [V, H] (f32) for the loss scaled by grad_scale. h [N, H], w [V, H] same dtype.
 struct CrossEntropyStats {
-  double loss_sum = 0;   // sum over rows of mask * loss
-  double mask_sum = 0;   // sum of mask
+  double loss_sum = 0;  // sum over rows of mask * loss
+  double mask_sum = 0;  // sum of mask
   double mean() const { return mask_sum > 0 ? loss_sum / mask_sum : 0.0; }
 };
 CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
-                                       const Tensor& mask, float grad_scale, Tensor* dh,
-                                       Tensor* dw, std::int64_t chunk_rows = 1024);
+                                       const Tensor& mask, float grad_scale, Tensor* dh, Tensor* dw,
+                                       std::int64_t chunk_rows = 1024);
 
 // ---- reductions (out: a one-element f32 tensor on the same device) -----------------------
 void sum(const Tensor& x, Tensor& out);

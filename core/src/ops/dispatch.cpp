@@ -2,8 +2,8 @@
 #include <string>
 
 #include "ops/cpu/cpu_ops.h"
-#include "vpmoe/ops.h"
 #include "vpmoe/error.h"
+#include "vpmoe/ops.h"
 #include "vpmoe/version.h"
 #if VPMOE_HAS_CUDA
 #include "ops/cuda/cuda_ops.h"
@@ -30,10 +30,9 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
 }  // namespace
 
 #if VPMOE_HAS_CUDA
-#define VPMOE_DISPATCH(op, dev, ...) \
-  (dev.is_cuda() ? cuda::op(__VA_ARGS__) : cpu::op(__VA_ARGS__))
+#define VPMOE_DISPATCH(op, dev, ...) (dev.is_cuda() ? cuda::op(__VA_ARGS__) : cpu::op(__VA_ARGS__))
 #else
-#define VPMOE_DISPATCH(op, dev, ...)                                                      \
+#define VPMOE_DISPATCH(op, dev, ...) \
   (dev.is_cuda() ? throw Error(#op ": this build has no CUDA parts") : cpu::op(__VA_ARGS__))
 #endif
 
@@ -87,6 +86,14 @@ void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate) {
   Device d = common_device("bias_grad", {&dy, &dbias});
   VPMOE_DISPATCH(bias_grad, d, dy, dbias, accumulate);
 }
+void rotary(Tensor& x, const Tensor& omega, bool inverse) {
+  Device d = common_device("rotary", {&x, &omega});
+  VPMOE_DISPATCH(rotary, d, x, omega, inverse);
+}
+void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega) {
+  Device d = common_device("rotary_omega_grad", {&y, &dy, &domega});
+  VPMOE_DISPATCH(rotary_omega_grad, d, y, dy, domega);
+}
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
   Device d = common_device("rmsnorm_forward", {&x, &w, &y, &rstd});
   VPMOE_DISPATCH(rmsnorm_forward, d, x, w, eps, y, rstd);
@@ -104,8 +111,7 @@ void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   Device d = common_device("embedding_backward", {&ids, &dout, &dtable});
   VPMOE_DISPATCH(embedding_backward, d, ids, dout, dtable);
 }
-void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss,
-                           Tensor& lse) {
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& lse) {
   Device d = common_device("cross_entropy_forward", {&logits, &targets, &loss, &lse});
   VPMOE_DISPATCH(cross_entropy_forward, d, logits, targets, loss, lse);
 }

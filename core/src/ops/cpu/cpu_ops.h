@@ -20,6 +20,8 @@ void squared_relu(const Tensor& x, Tensor& y);
 void squared_relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 void bias_add(Tensor& x, const Tensor& bias);
 void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
+void rotary(Tensor& x, const Tensor& omega, bool inverse);
+void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
 void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
                       Tensor& dx, Tensor& dw);
