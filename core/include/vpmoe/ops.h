@@ -67,6 +67,25 @@ void rotary(Tensor& x, const Tensor& omega, bool inverse = false);
 // t * (dy[m + D/2] * y[m] - dy[m] * y[m + D/2]), y the rotated output and dy its gradient.
 void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
 
+// ---- core attention (spec/attention.md §2, §5, §6) -----------------------------------------
+// q [B, T, nh, d], k and v [B, T, ng, d] (query head h reads KV group h / (nh / ng)).
+// s_ij = scale * q_i . k_j - slope[h] * (i - j), over the keys allowed for query i: j <= i,
+// and i - j < window when window > 0. p_ij = exp(s_ij) / (exp(sink[h]) + sum_j exp(s_ij)) with
+// the per-head softmax offset sink (undefined tensor: no offset). slopes undefined: no bias.
+// out [B, T, nh, d]; lse [B, nh, T] f32: log of the denominator, kept for the backward.
+struct AttentionArgs {
+  std::int64_t window = 0;  // 0: plain causal
+  float scale = 1.f;
+  Tensor slopes;  // [nh] f32 (ALiBi) or undefined
+  Tensor sink;    // [nh] f32 (learnable softmax offset) or undefined
+};
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
+                       Tensor& out, Tensor& lse);
+// Gradients of q, k, v (written) and of the sink (accumulated into dsink [nh] when defined).
+void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
+                        Tensor& dk, Tensor& dv, Tensor& dsink);
+
 // ---- softmax cross-entropy over a wide vocabulary ----------------------------------------
 // logits [N, V] (f32 or bf16), targets [N] i32. Streams each row in vocabulary chunks (online
 // max / sum): no probabilities are stored. loss [N] f32 = lse - logit[target]; lse [N] f32.
