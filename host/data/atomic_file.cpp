@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "io/durable.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::host::data {
@@ -21,11 +22,18 @@ AtomicFile::~AtomicFile() {
   }
 }
 
-void AtomicFile::commit() {
+void AtomicFile::prepare() {
+  if (prepared_) return;
   out_.close();
   if (!out_) throw Error(path_ + ": writing " + tmp_ + " failed");
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-    throw Error(path_ + ": cannot rename " + tmp_ + " into place");
+  io::sync_path(tmp_);
+  prepared_ = true;
+}
+
+void AtomicFile::commit() {
+  if (committed_) return;
+  prepare();
+  io::rename_durably(tmp_, path_);
   committed_ = true;
 }
 

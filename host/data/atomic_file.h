@@ -11,12 +11,15 @@ class AtomicFile {
   explicit AtomicFile(std::string path);
   ~AtomicFile();
   std::ofstream& out() { return out_; }
+  // Closes and fsyncs the temporary (outputs that go together prepare all before any commit).
+  void prepare();
+  // prepare() if not yet done, then renames the temporary into place.
   void commit();
 
  private:
   std::string path_, tmp_;
   std::ofstream out_;
-  bool committed_ = false;
+  bool prepared_ = false, committed_ = false;
 };
 
 }  // namespace vpmoe::host::data

@@ -138,14 +138,10 @@ PreprocessSummary preprocess(const Tokenizer& tok, const PreprocessOptions& o) {
   if (sum.documents == 0) throw Error(o.input + ": no documents (every line is empty)");
   progress.finish(sum.documents, sum.tokens, source.bytes);
 
-  tokens.commit();
-  sum.outputs.push_back(tokens_prefix);
-  if (harmony) {
-    mask->commit();
-    span->commit();
-    sum.outputs.push_back(mask->prefix());
-    sum.outputs.push_back(span->prefix());
-  }
+  // Everything is written and fsynced under temporary names before the first rename, so a
+  // failure up to here leaves the old outputs as they were.
+  tokens.prepare();
+  if (harmony) mask->prepare(), span->prepare();
 
   const TokenizerIdentity id = tok.identity();
   nlohmann::json m;
@@ -171,7 +167,17 @@ PreprocessSummary preprocess(const Tokenizer& tok, const PreprocessOptions& o) {
   sum.manifest = o.output_prefix + ".manifest.json";
   AtomicFile mf(sum.manifest);
   mf.out() << m.dump(2) << "\n";
-  mf.commit();
+  mf.prepare();
+
+  tokens.commit();
+  sum.outputs.push_back(tokens_prefix);
+  if (harmony) {
+    mask->commit();
+    span->commit();
+    sum.outputs.push_back(mask->prefix());
+    sum.outputs.push_back(span->prefix());
+  }
+  mf.commit();  // last: a manifest describes datasets that are in place
   return sum;
 }
 

@@ -27,7 +27,9 @@ const char* dtype_name(IndexedDType t);
 
 // Writes under temporary names beside the targets; commit() fsyncs and renames them into
 // place. Destroyed without commit() (an error, an exception), it removes its temporaries and
-// leaves any existing dataset of that prefix untouched.
+// leaves any existing dataset of that prefix untouched. Several datasets that belong together
+// (tokens + sidecars) call prepare() on each first, so every slow or failure-prone step is done
+// before the first rename.
 class IndexedDatasetWriter {
  public:
   IndexedDatasetWriter(std::string prefix, IndexedDType dtype);
@@ -42,6 +44,9 @@ class IndexedDatasetWriter {
     check_element(sizeof(T));
     add_document(elements.data(), elements.size());
   }
+  // Writes the .idx temporary and fsyncs both; no more documents after it.
+  void prepare();
+  // prepare() if not yet done, then renames .bin and .idx into place (and fsyncs the folder).
   void commit();
 
   std::size_t documents() const { return lengths_.size(); }
@@ -56,7 +61,7 @@ class IndexedDatasetWriter {
   int bin_fd_ = -1;
   std::vector<std::int32_t> lengths_;
   std::uint64_t elements_ = 0;
-  bool committed_ = false;
+  bool prepared_ = false, committed_ = false;
 };
 
 // Maps both files read-only and checks them (magic, version, dtype, sizes, pointers); every

@@ -20,7 +20,11 @@ struct IndexedDatasetReader::Mapping {
     if (fd < 0)
       throw Error("indexed dataset " + path + ": cannot open it (" + std::strerror(errno) + ")");
     struct stat st {};
-    ::fstat(fd, &st);
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error("indexed dataset " + path + ": cannot stat it (" + std::strerror(err) + ")");
+    }
     size = static_cast<std::size_t>(st.st_size);
     if (size > 0) {
       void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -70,11 +74,23 @@ IndexedDatasetReader::IndexedDatasetReader(const std::string& prefix) : prefix_(
   dtype_ = static_cast<IndexedDType>(code);
   sequences_ = read_le<std::uint64_t>(p + 18);
   doc_entries_ = read_le<std::uint64_t>(p + 26);
+  // Counts larger than the file could hold are refused before the size arithmetic can wrap.
+  const std::size_t room = idx_->size - f::kHeaderBytes;
+  if (sequences_ > room / 12 || doc_entries_ > room / 8)
+    throw bad(idx_path, "the header claims " + std::to_string(sequences_) + " sequences and " +
+                            std::to_string(doc_entries_) +
+                            " document-index entries, more than a file of " +
+                            std::to_string(idx_->size) + " bytes holds");
   const std::size_t want = f::kHeaderBytes + sequences_ * 12 + doc_entries_ * 8;
   if (doc_entries_ < 1 || idx_->size != want)
-    throw bad(idx_path, std::to_string(sequences_) + " sequences and " +
-                            std::to_string(doc_entries_) + " document-index entries need " +
-                            std::to_string(want) + " bytes, found " + std::to_string(idx_->size));
+    throw bad(idx_path,
+              std::to_string(sequences_) + " sequences and " + std::to_string(doc_entries_) +
+                  " document-index entries need " + std::to_string(want) + " bytes, found " +
+                  std::to_string(idx_->size) +
+                  (idx_->size == want + sequences_ && sequences_ > 0
+                       ? " (the extra bytes look like multimodal sequence modes, which are not "
+                         "supported)"
+                       : ""));
   lengths_ = p + f::kHeaderBytes;
   pointers_ = lengths_ + sequences_ * 4;
   doc_index_ = pointers_ + sequences_ * 8;
@@ -98,6 +114,11 @@ IndexedDatasetReader::IndexedDatasetReader(const std::string& prefix) : prefix_(
   if (document_index(0) != 0 || document_index(doc_entries_ - 1) != std::int64_t(sequences_))
     throw bad(idx_path, "expected the document index to run from 0 to the sequence count " +
                             std::to_string(sequences_));
+  for (std::size_t j = 1; j < doc_entries_; ++j)
+    if (document_index(j) < document_index(j - 1))
+      throw bad(idx_path, "document index entry " + std::to_string(j) +
+                              ": expected >= " + std::to_string(document_index(j - 1)) +
+                              ", found " + std::to_string(document_index(j)));
 }
 
 IndexedDatasetReader::~IndexedDatasetReader() = default;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "io/durable.h"
 #include "io/indexed_format.h"
 #include "vpmoe/error.h"
 #include "vpmoe/indexed_dataset.h"
@@ -15,18 +16,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw Error("indexed dataset " + path + ": " + what + " (" + std::strerror(errno) + ")");
-}
-
-void write_all(int fd, const void* data, std::size_t n, const std::string& path) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(path, "write failed");
-    }
-    p += w, n -= static_cast<std::size_t>(w);
-  }
 }
 
 template <class T>
@@ -64,17 +53,17 @@ void IndexedDatasetWriter::check_element(std::size_t bytes) const {
 }
 
 void IndexedDatasetWriter::add_document(const void* elements, std::size_t count) {
-  if (committed_) throw Error("indexed dataset " + prefix_ + ": add_document after commit");
+  if (prepared_) throw Error("indexed dataset " + prefix_ + ": add_document after prepare/commit");
   if (count > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw Error("indexed dataset " + prefix_ + ": a document of " + std::to_string(count) +
                 " elements exceeds Megatron's int32 sequence length");
-  write_all(bin_fd_, elements, count * element_size(dtype_), bin_tmp_);
+  io::write_all(bin_fd_, elements, count * element_size(dtype_), bin_tmp_);
   lengths_.push_back(static_cast<std::int32_t>(count));
   elements_ += count;
 }
 
-void IndexedDatasetWriter::commit() {
-  if (committed_) return;
+void IndexedDatasetWriter::prepare() {
+  if (prepared_) return;
   namespace f = indexed_format;
   const std::uint64_t s = lengths_.size();
   std::string idx(f::kMagic, sizeof f::kMagic);
@@ -93,17 +82,26 @@ void IndexedDatasetWriter::commit() {
 
   const int idx_fd = ::open(idx_tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (idx_fd < 0) fail(idx_tmp_, "cannot create it");
-  write_all(idx_fd, idx.data(), idx.size(), idx_tmp_);
-  if (::fsync(idx_fd) != 0) fail(idx_tmp_, "fsync failed");
+  try {
+    io::write_all(idx_fd, idx.data(), idx.size(), idx_tmp_);
+    io::sync_fd(idx_fd, idx_tmp_);
+  } catch (...) {
+    ::close(idx_fd);
+    throw;
+  }
   ::close(idx_fd);
-  if (::fsync(bin_fd_) != 0) fail(bin_tmp_, "fsync failed");
+  io::sync_fd(bin_fd_, bin_tmp_);
   ::close(bin_fd_);
   bin_fd_ = -1;
+  prepared_ = true;
+}
+
+void IndexedDatasetWriter::commit() {
+  if (committed_) return;
+  prepare();
   // .bin first: a reader that finds the new .idx also finds its data.
-  if (std::rename(bin_tmp_.c_str(), (prefix_ + ".bin").c_str()) != 0)
-    fail(prefix_ + ".bin", "cannot rename " + bin_tmp_ + " into place");
-  if (std::rename(idx_tmp_.c_str(), (prefix_ + ".idx").c_str()) != 0)
-    fail(prefix_ + ".idx", "cannot rename " + idx_tmp_ + " into place");
+  io::rename_durably(bin_tmp_, prefix_ + ".bin");
+  io::rename_durably(idx_tmp_, prefix_ + ".idx");
   committed_ = true;
 }
 

@@ -114,6 +114,20 @@ TEST(IndexedDataset, WithoutCommitNothingIsLeftAndTheOldDatasetSurvives) {
   EXPECT_EQ(files, 2u);  // no temporaries left
 }
 
+TEST(IndexedDataset, PreparedButNotCommittedLeavesNothingEither) {
+  TempDir t;
+  const std::string prefix = t.prefix("staged");
+  {
+    IndexedDatasetWriter w(prefix, IndexedDType::u8);
+    w.add_document(std::span<const std::uint8_t>(std::vector<std::uint8_t>{1, 0, 1}));
+    w.prepare();  // both temporaries complete and fsynced, nothing renamed yet
+    EXPECT_FALSE(fs::exists(prefix + ".bin"));
+    EXPECT_FALSE(fs::exists(prefix + ".idx"));
+    EXPECT_THROW(w.add_document(std::span<const std::uint8_t>()), Error);
+  }
+  EXPECT_TRUE(fs::is_empty(t.dir));
+}
+
 std::string error_of(const std::string& prefix) {
   try {
     IndexedDatasetReader r(prefix);
@@ -154,6 +168,17 @@ TEST(IndexedDataset, ReaderNamesTheFileAndWhatWasExpected) {
   expect("dtype code 1..8, found 9");
   write(prefix + ".idx", idx.substr(0, idx.size() - 1));
   expect("need");
+  b = idx;  // a sequence count that would wrap the size arithmetic
+  for (int i = 18; i < 26; ++i) b[i] = '\xff';
+  write(prefix + ".idx", b);
+  expect("more than a file of");
+  b = idx.substr(0, 34 + 4 + 8);  // header, one length, one pointer
+  b[26] = 3;                      // document index 0, 1 -> 0, 2, 1
+  for (std::int64_t d : {0, 2, 1}) put(b, d);
+  write(prefix + ".idx", b);
+  expect("document index entry 2: expected >= 2, found 1");
+  write(prefix + ".idx", idx + '\0');  // Megatron's multimodal sequence modes
+  expect("multimodal");
   write(prefix + ".idx", idx);
   write(prefix + ".bin", bin.substr(0, 4));
   expect("expected 8 bytes");

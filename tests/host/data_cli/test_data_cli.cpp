@@ -108,6 +108,19 @@ TEST_F(DataCli, BadLinesAreNamed) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("ids.jsonl:2:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("201088"), std::string::npos) << r.err;
+
+  // Neither truncated nor wrapped into another id.
+  write("ids.jsonl", "{\"ids\": [1, 2.5]}\n");
+  r = run("detokenize --input " + path("ids.jsonl") + " --output " + path("t.jsonl"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("ids.jsonl:1: \"ids\"[1]: expected an integer token id, found 2.5"),
+            std::string::npos)
+      << r.err;
+  write("ids.jsonl", "{\"ids\": [4294967297]}\n");
+  r = run("detokenize --input " + path("ids.jsonl") + " --output " + path("t.jsonl"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("found 4294967297"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("t.jsonl")));
 }
 
 TEST_F(DataCli, DetokenizeRefusesPartialCharactersUnlessLossy) {
