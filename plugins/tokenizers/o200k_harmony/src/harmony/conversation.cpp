@@ -3,11 +3,12 @@
 #include "vpmoe/error.h"
 
 namespace vpmoe::o200k::harmony {
-namespace {
 
-[[noreturn]] void fail_at(std::size_t i, const std::string& what) {
+void fail_at(std::size_t i, const std::string& what) {
   throw Error("conversation message " + std::to_string(i) + ": " + what);
 }
+
+namespace {
 
 std::optional<std::string> optional_string(const Json& m, const char* key, std::size_t i) {
   if (!m.contains(key) || m[key].is_null()) return std::nullopt;
@@ -66,8 +67,13 @@ void check_pipeline_rules(const std::vector<Message>& msgs) {
       fail_at(i,
               "role \"tool\" is not allowed in training data (system, developer, user, "
               "assistant)");
-    if (m.recipient) fail_at(i, "a recipient (tool call) is not allowed in training data");
-    if (m.content_type) fail_at(i, "a content type is not allowed in training data");
+    // "all" is Harmony's "no recipient" (it renders nothing); anything else is a tool call.
+    if (m.recipient && *m.recipient != "all")
+      fail_at(i, "a recipient (tool call) is not allowed in training data: found \"" +
+                     *m.recipient + "\", expected none or \"all\"");
+    if (m.content_type)
+      fail_at(i, "a content type is not allowed in training data (text content only), found \"" +
+                     *m.content_type + "\"");
     if (m.role == Role::assistant) {
       any_assistant = true;
       if (!m.channel || (*m.channel != "analysis" && *m.channel != "final"))

@@ -29,6 +29,9 @@ struct Message {
 
 const char* role_name(Role r);
 
+// Throws vpmoe::Error "conversation message {index}: {what}", the form of every error here.
+[[noreturn]] void fail_at(std::size_t index, const std::string& what);
+
 // Parses {"messages": [...]}; with pipeline_rules, also enforces vpMoE's data rules.
 std::vector<Message> parse_conversation(std::string_view json_text, bool pipeline_rules);
 

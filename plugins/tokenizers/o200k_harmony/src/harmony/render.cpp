@@ -1,7 +1,9 @@
 #include "harmony/render.h"
 
-#include "harmony/content_text.h"
 #include "harmony/conversation.h"
+#include "harmony/developer_content.h"
+#include "harmony/system_content.h"
+#include "harmony/tools.h"
 #include "o200k_tokenizer.h"
 #include "vpmoe/error.h"
 
@@ -108,10 +110,12 @@ RenderedConversation render_harmony(const Tokenizer& tok, std::string_view conve
     if (i < drop_before && msgs[i].channel == "analysis") continue;
     try {
       render_message(tok, msgs[i], i, function_tools, out);
-    } catch (const Error& e) {
+    } catch (const Error& e) {  // e.g. invalid UTF-8 from the tokenizer: add the index
       const std::string what = e.what();
       if (what.rfind("conversation message", 0) == 0) throw;
-      throw Error("conversation message " + std::to_string(i) + ": " + what);
+      harmony::fail_at(i, what);
+    } catch (const harmony::Json::exception& e) {  // a JSON shape no check above foresaw
+      harmony::fail_at(i, e.what());
     }
   }
   const Message& last = msgs.back();

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "harmony/text.h"
+
 namespace vpmoe::o200k::harmony {
 namespace {
 
@@ -30,12 +32,6 @@ std::string default_comment(const Json& s, bool quote_enum_strings) {
 std::string with_null(std::string type, const Json& s) {
   if (is_nullable(s) && type.find("null") == std::string::npos) type += " | null";
   return type;
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
 }
 
 // A property whose schema is a oneOf: comments above it, then one line per variant.
