@@ -17,15 +17,23 @@ bool JsonlReader::next(std::string& raw) {
   return false;
 }
 
-nlohmann::json JsonlReader::parse(const std::string& raw) const {
+nlohmann::json parse_json_object(const std::string& raw) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(raw);
   } catch (const nlohmann::json::parse_error& e) {
-    fail(std::string("expected one JSON object per line: ") + e.what());
+    throw Error(std::string("expected one JSON object per line: ") + e.what());
   }
-  if (!j.is_object()) fail("expected a JSON object, found " + std::string(j.type_name()));
+  if (!j.is_object()) throw Error("expected a JSON object, found " + std::string(j.type_name()));
   return j;
+}
+
+nlohmann::json JsonlReader::parse(const std::string& raw) const {
+  try {
+    return parse_json_object(raw);
+  } catch (const Error& e) {
+    fail(e.what());
+  }
 }
 
 void JsonlReader::fail(const std::string& what) const {

@@ -7,6 +7,10 @@
 
 namespace vpmoe::host::data {
 
+// One JSON Lines line as an object; throws vpmoe::Error saying what was wrong (no position:
+// callers add FILE:LINE).
+nlohmann::json parse_json_object(const std::string& raw);
+
 class JsonlReader {
  public:
   explicit JsonlReader(std::string path);

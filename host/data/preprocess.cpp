@@ -33,19 +33,12 @@ struct Document {
   std::string error;                          // non-empty: this line is bad
 };
 
+// Errors are thrown; encode_chunk keeps them per line.
 Document encode_text(const Tokenizer& tok, const std::string& raw, bool allow_specials) {
   Document d;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(raw);
-  } catch (const nlohmann::json::parse_error& e) {
-    d.error = std::string("expected one JSON object per line: ") + e.what();
-    return d;
-  }
-  if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
-    d.error = "expected a JSON object with a string \"text\"";
-    return d;
-  }
+  const nlohmann::json j = parse_json_object(raw);
+  if (!j.contains("text") || !j["text"].is_string())
+    throw Error("expected a JSON object with a string \"text\"");
   static const std::vector<std::string> all{"all"};
   const auto& text = j["text"].get_ref<const std::string&>();
   d.tokens = allow_specials ? tok.encode(text, all) : tok.encode_ordinary(text);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,18 +66,10 @@ inline double dot(const Vec& a, const Vec& b) {
 }
 
 // Gradient of f at x by central differences (f is a double-precision forward).
-inline Vec fd_grad(const std::function<double(const Vec&)>& f, Vec x, double eps = 1e-5) {
-  Vec g(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    double x0 = x[i];
-    x[i] = x0 + eps;
-    double fp = f(x);
-    x[i] = x0 - eps;
-    double fm = f(x);
-    x[i] = x0;
-    g[i] = (fp - fm) / (2 * eps);
-  }
-  return g;
+inline Vec fd_grad(const std::function<double(const Vec&)>& f, const Vec& x, double eps = 1e-5) {
+  std::vector<std::size_t> all(x.size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  return fd_grad_at(f, x, all, eps);
 }
 
 // max_i |got_i - want_i| <= tol * max_i |want_i| (tol alone when want is all zero).

@@ -38,6 +38,10 @@ std::unique_ptr<O200kHarmony> O200kHarmony::load(const std::string& asset_path) 
 void O200kHarmony::encode_ordinary_into(std::string_view text,
                                         std::vector<std::int32_t>& out) const {
   utf8_require(text, "tokenizer.o200k_harmony: text");
+  encode_valid(text, out);
+}
+
+void O200kHarmony::encode_valid(std::string_view text, std::vector<std::int32_t>& out) const {
   const PreTokenizer pre(impl_->classes, text);
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
   PieceCache& cache = thread_piece_cache(impl_->ranks);
@@ -74,11 +78,11 @@ std::vector<std::int32_t> O200kHarmony::encode(std::string_view text,
       throw Error("tokenizer.o200k_harmony: the text holds the special token " +
                   std::string(special) + " at byte " + std::to_string(m->pos) +
                   ", which is not allowed (allow it, or encode ordinarily to treat it as text)");
-    encode_ordinary_into(text.substr(start, m->pos - start), out);
+    encode_valid(text.substr(start, m->pos - start), out);
     out.push_back(m->id);
     start = m->pos + m->len;
   }
-  encode_ordinary_into(text.substr(start), out);
+  encode_valid(text.substr(start), out);
   return out;
 }
 

@@ -45,6 +45,9 @@ class O200kHarmony final : public Tokenizer {
   void encode_ordinary_into(std::string_view text, std::vector<std::int32_t>& out) const;
 
  private:
+  // encode_ordinary_into for text already checked as UTF-8 (encode checks the whole text
+  // once, then encodes the stretches between specials, which split only at ASCII).
+  void encode_valid(std::string_view text, std::vector<std::int32_t>& out) const;
   struct Impl;
   explicit O200kHarmony(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

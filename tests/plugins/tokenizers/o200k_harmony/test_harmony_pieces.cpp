@@ -5,6 +5,7 @@
 
 #include "harmony/render.h"
 #include "o200k_tokenizer.h"
+#include "specials.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::o200k::test {
@@ -30,25 +31,7 @@ class PieceTokenizer final : public Tokenizer {
 };
 
 std::string special_name(std::int32_t id) {
-  switch (id) {
-    case kStart:
-      return "<|start|>";
-    case kEnd:
-      return "<|end|>";
-    case kMessage:
-      return "<|message|>";
-    case kChannel:
-      return "<|channel|>";
-    case kConstrain:
-      return "<|constrain|>";
-    case kCall:
-      return "<|call|>";
-    case kReturn:
-      return "<|return|>";
-    case kEndOfText:
-      return "<|endoftext|>";
-  }
-  return "<|?" + std::to_string(id) + "|>";
+  return std::string(special_tokens().text_of(id));
 }
 
 // The render as items: a special's name, or a text piece in quotes; each item with the
