@@ -2,15 +2,20 @@
 # On a GPU machine: configure a fresh CUDA build (build-gpu), build it, run the GPU tests
 # (ctest -L gpu) and print a summary. --bench also runs bench_gemm and, for the device's
 # peak, torch.matmul bf16 8192^3. Third-party packages come from .devdeps/devdeps.tar.xz
-# (scripts/pack-device-deps.sh) when it is there.
+# (scripts/pack-device-deps.sh) when it is there. --target NAME builds and runs only that test
+# binary, reusing build-gpu when it is there (a quicker loop while a kernel is written; the
+# full check is what a note quotes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bench=0
-for arg in "$@"; do
-  case "$arg" in
+target=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --bench) bench=1 ;;
-    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+    --target) target=${2:?--target needs a name}; shift ;;
+    *) echo "usage: $0 [--bench] [--target TEST_BINARY]" >&2; exit 2 ;;
   esac
+  shift
 done
 
 device=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
@@ -34,20 +39,27 @@ if [ -f .devdeps/devdeps.tar.xz ]; then
 fi
 
 jobs=$(nproc)
-rm -rf build-gpu
+[ -z "$target" ] && rm -rf build-gpu
 echo "== configure"
 cmake -S . -B build-gpu -G Ninja -DVPMOE_CUDA=ON -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}" ||
   { echo "== SUMMARY: configure failed on ${device:-no GPU}"; exit 1; }
 echo "== build (-j$jobs)"
 t0=$(date +%s)
 # Keep going past failures elsewhere in the tree so that the GPU tests that built still run.
-cmake --build build-gpu -j "$jobs" -- -k 0
+cmake --build build-gpu -j "$jobs" ${target:+--target "$target"} -- -k 0
 build_rc=$?
 echo "== build took $(( $(date +%s) - t0 )) s, rc $build_rc"
 
 echo "== ctest -L gpu"
-(cd build-gpu && ctest -L gpu --output-on-failure -j 1 --timeout 900) | tee build-gpu/ctest-gpu.log
-ctest_rc=${PIPESTATUS[0]}
+if [ -n "$target" ]; then
+  bin=$(find build-gpu -name "$target" -type f -executable | head -1)
+  echo "== $bin"
+  "${bin:-false}" 2>&1 | tee build-gpu/ctest-gpu.log
+  ctest_rc=${PIPESTATUS[0]}
+else
+  (cd build-gpu && ctest -L gpu --output-on-failure -j 1 --timeout 900) | tee build-gpu/ctest-gpu.log
+  ctest_rc=${PIPESTATUS[0]}
+fi
 
 if [ "$bench" = 1 ]; then
   echo "== bench_gemm"
@@ -71,7 +83,7 @@ fi
 
 echo "== SUMMARY on ${device:-no GPU}"
 echo "build rc $build_rc"
-grep -E "tests passed|tests failed" build-gpu/ctest-gpu.log || echo "ctest printed no result"
+grep -E "tests passed|tests failed|PASSED|FAILED" build-gpu/ctest-gpu.log || echo "no test result printed"
 skipped=$(grep -c "Skipped" build-gpu/ctest-gpu.log || true)
 echo "skipped: $skipped"
 grep -E "\*\*\*Failed|\(Failed\)|Not Run|Timeout" build-gpu/ctest-gpu.log || true

@@ -94,21 +94,17 @@ void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega) {
   Device d = common_device("rotary_omega_grad", {&y, &dy, &domega});
   VPMOE_DISPATCH(rotary_omega_grad, d, y, dy, domega);
 }
-// The fused CUDA attention kernels come with the attention plugins (issue 4); until then a
-// CUDA tensor here is a clear error rather than a slow fallback.
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
                        Tensor& out, Tensor& lse) {
   Device d = common_device("attention_forward", {&q, &k, &v, &a.slopes, &a.sink, &out, &lse});
-  if (d.is_cuda()) throw Error("attention_forward: no CUDA kernel yet (CPU reference only)");
-  cpu::attention_forward(q, k, v, a, out, lse);
+  VPMOE_DISPATCH(attention_forward, d, q, k, v, a, out, lse);
 }
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                         const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
                         Tensor& dk, Tensor& dv, Tensor& dsink) {
   Device d = common_device("attention_backward", {&dout, &q, &k, &v, &out, &lse, &a.slopes, &a.sink,
                                                   &dq, &dk, &dv, &dsink});
-  if (d.is_cuda()) throw Error("attention_backward: no CUDA kernel yet (CPU reference only)");
-  cpu::attention_backward(dout, q, k, v, out, lse, a, dq, dk, dv, dsink);
+  VPMOE_DISPATCH(attention_backward, d, dout, q, k, v, out, lse, a, dq, dk, dv, dsink);
 }
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
   Device d = common_device("rmsnorm_forward", {&x, &w, &y, &rstd});

@@ -22,6 +22,11 @@ void bias_add(Tensor& x, const Tensor& bias);
 void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
 void rotary(Tensor& x, const Tensor& omega, bool inverse);
 void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
+                       Tensor& out, Tensor& lse);
+void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
+                        Tensor& dk, Tensor& dv, Tensor& dsink);
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
 void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
                       Tensor& dx, Tensor& dw);
