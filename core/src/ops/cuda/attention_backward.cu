@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(kThreads)
   bf16_t* Ks = reinterpret_cast<bf16_t*>(smem);
   bf16_t* Vs = Ks + L::tile;
   bf16_t* Qs = Vs + L::tile;
-  bf16_t* Gs = Qs + L::tile;  // dO
+  bf16_t* Gs = Qs + L::tile;                           // dO
   float* St = reinterpret_cast<float*>(Gs + L::tile);  // [key, query]
   float* dPt = St + L::scores;
   bf16_t* Pt = reinterpret_cast<bf16_t*>(dPt + L::scores);
@@ -180,10 +180,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 8
         for (int c = 0; c < 32; ++c) {
           const int col = half * 32 + c, i = q0 + col;
-          const float pij =
-              j < p.T && allowed(i, j, p.T, p.window)
-                  ? exp2f(srow[c] * p.scale2 - slope2 * float(i - j) - lse2[col])
-                  : 0.f;
+          const float pij = j < p.T && allowed(i, j, p.T, p.window)
+                                ? exp2f(srow[c] * p.scale2 - slope2 * float(i - j) - lse2[col])
+                                : 0.f;
           pt[c] = f2bf(pij);
           dst[c] = f2bf(pij * (prow[c] - Di[col]) * p.scale);
         }
@@ -208,7 +207,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class Kernel>
 void allow_smem(Kernel kernel, int bytes) {
-  VPMOE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  VPMOE_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
 }
 
 }  // namespace
@@ -254,10 +254,10 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
       VPMOE_CUDA_LAUNCH_CHECK();
       auto kdkv = attn::dkv_kernel<T, D>;
       attn::allow_smem(kdkv, attn::dkv_smem<D>());
-      kdkv<<<dim3(tiles, unsigned(p.B * p.ng)), attn::kThreads, attn::dkv_smem<D>(),
-             L.stream>>>(p, q.data_as<const T>(), k.data_as<const T>(), v.data_as<const T>(),
-                         dout.data_as<const T>(), lse.data_as<const float>(),
-                         Dsum.data_as<const float>(), dk.data_as<T>(), dv.data_as<T>());
+      kdkv<<<dim3(tiles, unsigned(p.B * p.ng)), attn::kThreads, attn::dkv_smem<D>(), L.stream>>>(
+          p, q.data_as<const T>(), k.data_as<const T>(), v.data_as<const T>(),
+          dout.data_as<const T>(), lse.data_as<const float>(), Dsum.data_as<const float>(),
+          dk.data_as<T>(), dv.data_as<T>());
       VPMOE_CUDA_LAUNCH_CHECK();
     });
   });

@@ -61,8 +61,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll 8
       for (int c = 0; c < 32; ++c) {
         const int j = k0 + half * 32 + c;
-        const float s = allowed(i, j, p.T, p.window) ? srow[c] * p.scale2 - slope2 * float(i - j)
-                                                     : -INFINITY;
+        const float s =
+            allowed(i, j, p.T, p.window) ? srow[c] * p.scale2 - slope2 * float(i - j) : -INFINITY;
         srow[c] = s;
         mloc = fmaxf(mloc, s);
       }
@@ -132,8 +132,8 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
       dim3 grid(unsigned((p.T + attn::kRows - 1) / attn::kRows), unsigned(p.B * p.nh));
       kernel<<<grid, attn::kThreads, smem, L.stream>>>(p, q.data_as<const T>(),
-                                                        k.data_as<const T>(), v.data_as<const T>(),
-                                                        out.data_as<T>(), lse.data_as<float>());
+                                                       k.data_as<const T>(), v.data_as<const T>(),
+                                                       out.data_as<T>(), lse.data_as<float>());
       VPMOE_CUDA_LAUNCH_CHECK();
     });
   });

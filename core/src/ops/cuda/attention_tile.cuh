@@ -22,12 +22,12 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Paddings keep WMMA pointers 32-byte aligned while breaking shared-memory bank conflicts.
 template <int D>
 struct Layout {
-  static constexpr int ld = D + 8;           // bf16 [64, D] tiles
-  static constexpr int lds = kRows + 4;      // f32 [64, 64] scores
-  static constexpr int ldp = kRows + 8;      // bf16 [64, 64] probabilities
-  static constexpr int ldo = D + 4;          // f32 [64, D] accumulators
-  static constexpr int tile = kRows * ld;    // elements of one bf16 tile
-  static constexpr int scores = kRows * lds; // elements of one f32 score tile
+  static constexpr int ld = D + 8;            // bf16 [64, D] tiles
+  static constexpr int lds = kRows + 4;       // f32 [64, 64] scores
+  static constexpr int ldp = kRows + 8;       // bf16 [64, 64] probabilities
+  static constexpr int ldo = D + 4;           // f32 [64, D] accumulators
+  static constexpr int tile = kRows * ld;     // elements of one bf16 tile
+  static constexpr int scores = kRows * lds;  // elements of one f32 score tile
   static constexpr int probs = kRows * ldp;
 };
 
@@ -124,10 +124,18 @@ __device__ void probs_times_tile(const bf16_t* p, const bf16_t* b, FragC* acc) {
 template <class F>
 void dispatch_head_dim(int d, const char* op, F&& f) {
   switch (d) {
-    case 16: f(std::integral_constant<int, 16>{}); break;
-    case 32: f(std::integral_constant<int, 32>{}); break;
-    case 64: f(std::integral_constant<int, 64>{}); break;
-    case 128: f(std::integral_constant<int, 128>{}); break;
+    case 16:
+      f(std::integral_constant<int, 16>{});
+      break;
+    case 32:
+      f(std::integral_constant<int, 32>{});
+      break;
+    case 64:
+      f(std::integral_constant<int, 64>{});
+      break;
+    case 128:
+      f(std::integral_constant<int, 128>{});
+      break;
     default:
       throw Error(std::string(op) + ": CUDA kernels exist for head_dim 16, 32, 64, 128; got " +
                   std::to_string(d));
