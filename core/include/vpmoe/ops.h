@@ -86,6 +86,21 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
                         const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
                         Tensor& dk, Tensor& dv, Tensor& dsink);
 
+// ---- fused QKV layout (spec/attention.md §4) ---------------------------------------------
+// Megatron's fused layout: per KV group, its nh/ng query heads, then its key, then its value.
+// qkv [rows, ng * (nh/ng + 2) * d] <-> q [rows, nh, d], k and v [rows, ng, d] (one dtype).
+void qkv_split(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v);
+void qkv_merge(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& qkv);
+
+// ---- value residual (spec/attention.md §7) ---------------------------------------------------
+// out = lambda v + (1 - lambda) v1 with lambda = sigmoid(theta[0]) read where theta lives
+// (theta a one-element f32 tensor), so no host round trip. v, v1, out: one shape and dtype.
+void value_residual_forward(const Tensor& v, const Tensor& v1, const Tensor& theta, Tensor& out);
+// dv_raw = lambda dv; dv1 (f32) += (1 - lambda) dv; dtheta[0] += lambda (1 - lambda) *
+// sum((v - v1) * dv), with v the raw (unmixed) values.
+void value_residual_backward(const Tensor& dv, const Tensor& v, const Tensor& v1,
+                             const Tensor& theta, Tensor& dv_raw, Tensor& dv1, Tensor& dtheta);
+
 // ---- softmax cross-entropy over a wide vocabulary ----------------------------------------
 // logits [N, V] (f32 or bf16), targets [N] i32. Streams each row in vocabulary chunks (online
 // max / sum): no probabilities are stored. loss [N] f32 = lse - logit[target]; lse [N] f32.

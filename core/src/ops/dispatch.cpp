@@ -106,6 +106,24 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
                                                   &dq, &dk, &dv, &dsink});
   VPMOE_DISPATCH(attention_backward, d, dout, q, k, v, out, lse, a, dq, dk, dv, dsink);
 }
+void qkv_split(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) {
+  Device d = common_device("qkv_split", {&qkv, &q, &k, &v});
+  VPMOE_DISPATCH(qkv_split, d, qkv, q, k, v);
+}
+void qkv_merge(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& qkv) {
+  Device d = common_device("qkv_merge", {&qkv, &q, &k, &v});
+  VPMOE_DISPATCH(qkv_merge, d, q, k, v, qkv);
+}
+void value_residual_forward(const Tensor& v, const Tensor& v1, const Tensor& theta, Tensor& out) {
+  Device d = common_device("value_residual_forward", {&v, &v1, &theta, &out});
+  VPMOE_DISPATCH(value_residual_forward, d, v, v1, theta, out);
+}
+void value_residual_backward(const Tensor& dv, const Tensor& v, const Tensor& v1,
+                             const Tensor& theta, Tensor& dv_raw, Tensor& dv1, Tensor& dtheta) {
+  Device d =
+      common_device("value_residual_backward", {&dv, &v, &v1, &theta, &dv_raw, &dv1, &dtheta});
+  VPMOE_DISPATCH(value_residual_backward, d, dv, v, v1, theta, dv_raw, dv1, dtheta);
+}
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
   Device d = common_device("rmsnorm_forward", {&x, &w, &y, &rstd});
   VPMOE_DISPATCH(rmsnorm_forward, d, x, w, eps, y, rstd);

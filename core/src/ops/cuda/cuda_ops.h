@@ -27,6 +27,11 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                         const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
                         Tensor& dk, Tensor& dv, Tensor& dsink);
+void qkv_split(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v);
+void qkv_merge(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& qkv);
+void value_residual_forward(const Tensor& v, const Tensor& v1, const Tensor& theta, Tensor& out);
+void value_residual_backward(const Tensor& dv, const Tensor& v, const Tensor& v1,
+                             const Tensor& theta, Tensor& dv_raw, Tensor& dv1, Tensor& dtheta);
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
 void rmsnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
                       Tensor& dx, Tensor& dw);
