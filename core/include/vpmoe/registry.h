@@ -15,15 +15,19 @@
 namespace vpmoe {
 
 struct Config;
+class Positional;
 
 // What a factory gets: the whole validated run configuration (each plugin reads and validates
-// its own sections), where the module sits, and where it lives.
+// its own sections), where the module sits, and where it lives. An attention module also gets
+// its layer's positional encoding (built by the host from [plugins] positional_local/global;
+// null for none); it owns it from then on and lists its parameters with its own.
 struct BuildArgs {
   const Config* config = nullptr;
   LayerInfo layer;
   Device device;
   bool bf16_compute = false;
   std::uint64_t seed = 1234;
+  std::shared_ptr<Positional> positional;
 };
 
 template <class I>

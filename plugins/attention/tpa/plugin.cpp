@@ -1,0 +1,13 @@
+// Registers attention.tpa.
+#include "tpa_attention.h"
+#include "vpmoe/plugin.h"
+
+namespace {
+
+void register_tpa(vpmoe::Registry& reg) {
+  reg.add<vpmoe::Attention>("attention.tpa", vpmoe::attention::build_tpa);
+}
+
+}  // namespace
+
+VPMOE_PLUGIN("tpa_attention", "0.1.0", register_tpa)

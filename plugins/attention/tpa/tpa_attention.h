@@ -1,0 +1,45 @@
+#pragma once
+// attention.tpa (spec/attention.md §4): six bias-free maps give per-token head factors
+// a [heads, rank] and shared feature factors b [rank, d]; q = (1/Rq) a_q b_q, k and v likewise
+// with rank R. The assembled q, k, v then go through the shared layer like GQA's.
+#include <memory>
+
+#include "attention_layer.h"
+
+namespace vpmoe::attention {
+
+struct TpaRanks {
+  int q = 4;   // tpa_q_rank
+  int kv = 2;  // tpa_rank
+};
+
+class TpaAttention final : public AttentionLayer {
+ public:
+  TpaAttention(AttentionOptions o, TpaRanks ranks, Device device,
+               std::shared_ptr<Positional> positional);
+  TpaRanks ranks() const { return r_; }
+
+ protected:
+  void project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) override;
+  Tensor project_backward(const Tensor& x, const Tensor& dq, const Tensor& dk,
+                          const Tensor& dv) override;
+  std::vector<Parameter*> projection_parameters() override;
+  double projection_flops() const override;
+
+ private:
+  // One of q, k, v: its two maps and the factors kept from forward.
+  struct Factor {
+    Parameter a, b;  // [heads * rank, hidden], [rank * d, hidden]
+    int heads = 0, rank = 0;
+    Tensor fa, fb;  // [N, heads, rank], [N, rank, d]
+  };
+  void assemble(const Tensor& x, Factor& f, Tensor& out);
+  void assemble_backward(const Tensor& x, Factor& f, const Tensor& g, Tensor& dx, bool accumulate);
+
+  TpaRanks r_;
+  Factor q_, k_, v_;
+};
+
+std::unique_ptr<Attention> build_tpa(const BuildArgs& args);
+
+}  // namespace vpmoe::attention
