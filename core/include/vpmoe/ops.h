@@ -97,7 +97,7 @@ void qkv_merge(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& qkv);
 // (theta a one-element f32 tensor), so no host round trip. v, v1, out: one shape and dtype.
 void value_residual_forward(const Tensor& v, const Tensor& v1, const Tensor& theta, Tensor& out);
 // dv_raw = lambda dv; dv1 (f32) += (1 - lambda) dv; dtheta[0] += lambda (1 - lambda) *
-// sum((v - v1) * dv), with v the raw (unmixed) values.
+// sum((v - v1) * dv), with v the raw (unmixed) values. dv_raw may alias dv.
 void value_residual_backward(const Tensor& dv, const Tensor& v, const Tensor& v1,
                              const Tensor& theta, Tensor& dv_raw, Tensor& dv1, Tensor& dtheta);
 

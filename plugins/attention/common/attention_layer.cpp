@@ -165,8 +165,8 @@ Tensor AttentionLayer::backward(const Context& ctx, const Tensor& dy, ValueResid
 
   Tensor dq = act({B, T, nh, d}), dk = act({B, T, ng, d}), dv = act({B, T, ng, d});
   Tensor dsink = o_.softmax == Softmax::learnable ? offset_.grad : Tensor();
-  ops::attention_backward(dout.view({B, T, nh, d}), q_, k_, v_, out_, lse_, core_args(), dq, dk,
-                          dv, dsink);
+  ops::attention_backward(dout.view({B, T, nh, d}), q_, k_, v_, out_, lse_, core_args(), dq, dk, dv,
+                          dsink);
   if (mixes_values(vr)) {
     ops::value_residual_backward(dv, v_raw_, vr->v1, theta_.value, dv, vr->dv1, theta_.grad);
   } else if (vr && o_.value_residual && o_.layer == 1 && vr->dv1.defined()) {

@@ -1,6 +1,6 @@
 // Registers attention.gqa.
-#include "gqa_attention.h"
 #include "vpmoe/plugin.h"
+#include "gqa_attention.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Registers attention.tpa.
-#include "tpa_attention.h"
 #include "vpmoe/plugin.h"
+#include "tpa_attention.h"
 
 namespace {
 

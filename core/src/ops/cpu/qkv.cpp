@@ -80,9 +80,10 @@ void value_residual_backward(const Tensor& dv, const Tensor& v, const Tensor& v1
   float *praw = dv_raw.data_as<float>(), *pd1 = dv1.data_as<float>();
   double dot = 0;
   for (std::int64_t i = 0; i < v.numel(); ++i) {
-    dot += (double(pv[i]) - p1[i]) * pg[i];
-    praw[i] = float(lambda * pg[i]);
-    pd1[i] += float((1.0 - lambda) * pg[i]);
+    const double g = pg[i];  // dv_raw may alias dv
+    dot += (double(pv[i]) - p1[i]) * g;
+    praw[i] = float(lambda * g);
+    pd1[i] += float((1.0 - lambda) * g);
   }
   dtheta.data_as<float>()[0] += float(lambda * (1.0 - lambda) * dot);
 }
