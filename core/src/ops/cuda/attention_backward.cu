@@ -1,7 +1,8 @@
 // Fused attention backward, deterministic (no atomics): a row-term kernel (D_i = dO_i . o_i and
-// the softmax-offset terms), one kernel for dk/dv per (64 keys, KV group) that loops over the
-// group's query heads and the queries that see those keys, and one for dq per (64 queries,
-// head) that loops over the keys they see. Both recompute p from q, k and the saved lse.
+// the softmax-offset terms), one kernel for dk/dv per (64 keys, query head) that loops over the
+// queries that see those keys (the group's heads summed afterwards in a fixed order), and one
+// for dq per (64 queries, head) that loops over the keys they see. Both recompute p from q, k
+// and the saved lse.
 #include "ops/cuda/attention_args.h"
 #include "ops/cuda/attention_tile.cuh"
 #include "ops/cuda/column_sum.cuh"
@@ -62,7 +63,7 @@ __global__ void __launch_bounds__(kThreads)
   float* Di = lse2 + kRows;
 
   const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
-  const int q0 = blockIdx.x * kRows;
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * kRows;  // longest rows first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = warp * 16;
   const std::int64_t qstride = std::int64_t(p.nh) * D, kstride = std::int64_t(p.ng) * D;
   const std::int64_t qoff = (std::int64_t(b) * p.T * p.nh + h) * D;
@@ -122,10 +123,13 @@ constexpr int dkv_smem() {
   return 4 * L::tile * 2 + 2 * L::scores * 4 + 2 * L::probs * 2 + 2 * kRows * 4;
 }
 
-template <class T, int D>
+// One block per (64 keys, batch, query head): that head's share of dk and dv, written to
+// O rows of `ostride` (the final dk/dv when a group has one head, else per-head f32 partials
+// that sum_heads_kernel adds in a fixed order). Per-head blocks keep the grid wide.
+template <class T, class O, int D>
 __global__ void __launch_bounds__(kThreads)
     dkv_kernel(Params p, const T* q, const T* k, const T* v, const T* dout, const float* lse,
-               const float* Dsum, T* dk, T* dv) {
+               const float* Dsum, O* dk, O* dv, std::int64_t ostride, int oheads) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16_t* Ks = reinterpret_cast<bf16_t*>(smem);
@@ -139,8 +143,8 @@ __global__ void __launch_bounds__(kThreads)
   float* lse2 = reinterpret_cast<float*>(dSt + L::probs);
   float* Di = lse2 + kRows;
 
-  const int g = blockIdx.y % p.ng, b = blockIdx.y / p.ng;
-  const int j0 = blockIdx.x * kRows;
+  const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
+  const int j0 = blockIdx.x * kRows;  // the first key tiles see the most queries: start first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = warp * 16;
   const std::int64_t qstride = std::int64_t(p.nh) * D, kstride = std::int64_t(p.ng) * D;
   const std::int64_t koff = (std::int64_t(b) * p.T * p.ng + g) * D;
@@ -153,8 +157,7 @@ __global__ void __launch_bounds__(kThreads)
 
   // The last query that sees key j0 + 63 (window) or the sequence end (causal).
   const int q_end = p.window > 0 ? min(p.T, j0 + kRows + p.window - 1) : p.T;
-  for (int hh = 0; hh < p.per_group; ++hh) {
-    const int h = g * p.per_group + hh;
+  {
     const std::int64_t qoff = (std::int64_t(b) * p.T * p.nh + h) * D;
     const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
     for (int q0 = j0; q0 < q_end; q0 += kRows) {
@@ -201,8 +204,21 @@ __global__ void __launch_bounds__(kThreads)
     wmma::store_matrix_sync(outv + r * L::ldo + n * 16, dV[n], L::ldo, wmma::mem_row_major);
   }
   __syncthreads();
-  store_rows<T, D>(dk + koff, kstride, j0, p.T, outk, nullptr);
-  store_rows<T, D>(dv + koff, kstride, j0, p.T, outv, nullptr);
+  const std::int64_t ooff = (std::int64_t(b) * p.T * oheads + (oheads == p.nh ? h : g)) * D;
+  store_rows<O, D>(dk + ooff, ostride, j0, p.T, outk, nullptr);
+  store_rows<O, D>(dv + ooff, ostride, j0, p.T, outv, nullptr);
+}
+
+// x [B, T, ng, d] = sum over the group's heads of part [B, T, nh, d], heads in order.
+template <class T>
+__global__ void sum_heads_kernel(std::int64_t rows, int per_group, int d, const float* part, T* x) {
+  const std::int64_t e = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (e >= rows * d) return;
+  const std::int64_t r = e / d, c = e % d;  // r = (b, t, g)
+  const float* src = part + r * per_group * d + c;
+  float s = 0.f;
+  for (int i = 0; i < per_group; ++i) s += src[i * d];
+  x[e] = from_f<T>(s);
 }
 
 template <class Kernel>
@@ -252,12 +268,32 @@ void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, co
           dout.data_as<const T>(), lse.data_as<const float>(), Dsum.data_as<const float>(),
           dq.data_as<T>());
       VPMOE_CUDA_LAUNCH_CHECK();
-      auto kdkv = attn::dkv_kernel<T, D>;
-      attn::allow_smem(kdkv, attn::dkv_smem<D>());
-      kdkv<<<dim3(tiles, unsigned(p.B * p.ng)), attn::kThreads, attn::dkv_smem<D>(), L.stream>>>(
-          p, q.data_as<const T>(), k.data_as<const T>(), v.data_as<const T>(),
-          dout.data_as<const T>(), lse.data_as<const float>(), Dsum.data_as<const float>(),
-          dk.data_as<T>(), dv.data_as<T>());
+      const dim3 grid(tiles, unsigned(p.B * p.nh));
+      if (p.per_group == 1) {
+        auto kdkv = attn::dkv_kernel<T, T, D>;
+        attn::allow_smem(kdkv, attn::dkv_smem<D>());
+        kdkv<<<grid, attn::kThreads, attn::dkv_smem<D>(), L.stream>>>(
+            p, q.data_as<const T>(), k.data_as<const T>(), v.data_as<const T>(),
+            dout.data_as<const T>(), lse.data_as<const float>(), Dsum.data_as<const float>(),
+            dk.data_as<T>(), dv.data_as<T>(), std::int64_t(p.ng) * D, p.ng);
+      } else {
+        Tensor pk = Tensor::empty(q.shape(), DType::f32, q.device());
+        Tensor pv = Tensor::empty(q.shape(), DType::f32, q.device());
+        auto kdkv = attn::dkv_kernel<T, float, D>;
+        attn::allow_smem(kdkv, attn::dkv_smem<D>());
+        kdkv<<<grid, attn::kThreads, attn::dkv_smem<D>(), L.stream>>>(
+            p, q.data_as<const T>(), k.data_as<const T>(), v.data_as<const T>(),
+            dout.data_as<const T>(), lse.data_as<const float>(), Dsum.data_as<const float>(),
+            pk.data_as<float>(), pv.data_as<float>(), std::int64_t(p.nh) * D, p.nh);
+        VPMOE_CUDA_LAUNCH_CHECK();
+        const std::int64_t rows = std::int64_t(p.B) * p.T * p.ng;
+        const unsigned blocks = unsigned((rows * D + 255) / 256);
+        attn::sum_heads_kernel<T><<<blocks, 256, 0, L.stream>>>(
+            rows, p.per_group, D, pk.data_as<const float>(), dk.data_as<T>());
+        VPMOE_CUDA_LAUNCH_CHECK();
+        attn::sum_heads_kernel<T><<<blocks, 256, 0, L.stream>>>(
+            rows, p.per_group, D, pv.data_as<const float>(), dv.data_as<T>());
+      }
       VPMOE_CUDA_LAUNCH_CHECK();
     });
   });

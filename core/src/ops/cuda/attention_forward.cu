@@ -30,7 +30,8 @@ __global__ void __launch_bounds__(kThreads)
   float* row_l = row_m + kRows;       // running denominator relative to row_m
 
   const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
-  const int q0 = blockIdx.x * kRows;
+  // The longest rows (last query tiles, under a causal mask) start first.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * kRows;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = warp * 16;
   const std::int64_t qstride = std::int64_t(p.nh) * D, kstride = std::int64_t(p.ng) * D;
   const T* qb = q + (std::int64_t(b) * p.T * p.nh + h) * D;
