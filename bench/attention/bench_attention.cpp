@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../cuda_timing.h"
 #include "device/cuda/cuda_util.h"
 #include "vpmoe/device.h"
 #include "vpmoe/ops.h"
@@ -21,29 +22,7 @@ using namespace vpmoe;
 
 namespace {
 
-int g_warmup = 5, g_reps = 30;
-
-double median_ms(const std::function<void()>& fn) {
-  cudaStream_t s = cuda_impl::stream(0);
-  for (int i = 0; i < g_warmup; ++i) fn();
-  std::vector<cudaEvent_t> ev(2 * g_reps);
-  for (auto& e : ev) VPMOE_CUDA_CHECK(cudaEventCreate(&e));
-  for (int i = 0; i < g_reps; ++i) {
-    VPMOE_CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
-    fn();
-    VPMOE_CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
-  }
-  VPMOE_CUDA_CHECK(cudaStreamSynchronize(s));
-  std::vector<double> ms(g_reps);
-  for (int i = 0; i < g_reps; ++i) {
-    float t = 0;
-    VPMOE_CUDA_CHECK(cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]));
-    ms[i] = t;
-  }
-  for (auto& e : ev) cudaEventDestroy(e);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
+bench::Reps g_reps = {5, 30};
 
 Tensor randn(Shape s, DType dt, std::uint64_t seed, float std = 1.f) {
   Tensor t = Tensor::empty(std::move(s), dt, Device::cuda(0));
@@ -58,7 +37,7 @@ double pairs(std::int64_t T, std::int64_t W) {
   return n;
 }
 
-void bench(const char* name, std::int64_t B, std::int64_t T, std::int64_t W, bool alibi) {
+void run_case(const char* name, std::int64_t B, std::int64_t T, std::int64_t W, bool alibi) {
   const std::int64_t nh = 8, ng = 2, d = 128;
   const DType dt = DType::bf16;
   Tensor q = randn({B, T, nh, d}, dt, 1), k = randn({B, T, ng, d}, dt, 2),
@@ -78,9 +57,10 @@ void bench(const char* name, std::int64_t B, std::int64_t T, std::int64_t W, boo
     for (std::int64_t h = 0; h < nh; ++h) s[h] = std::pow(2.f, -8.f * float(h + 1) / float(nh));
     a.slopes = Tensor::from_floats(s, {nh}, DType::f32, q.device());
   }
-  const double fwd = median_ms([&] { ops::attention_forward(q, k, v, a, out, lse); });
-  const double bwd =
-      median_ms([&] { ops::attention_backward(dout, q, k, v, out, lse, a, dq, dk, dv, dsink); });
+  const double fwd =
+      bench::median_ms([&](int) { ops::attention_forward(q, k, v, a, out, lse); }, g_reps);
+  const double bwd = bench::median_ms(
+      [&](int) { ops::attention_backward(dout, q, k, v, out, lse, a, dq, dk, dv, dsink); }, g_reps);
   const double flop = 4.0 * double(B) * nh * d * pairs(T, W);
   std::printf(
       "%-28s B=%lld T=%lld  fwd %7.3f ms %6.1f TFLOP/s  bwd %7.3f ms %6.1f TFLOP/s  "
@@ -92,11 +72,7 @@ void bench(const char* name, std::int64_t B, std::int64_t T, std::int64_t W, boo
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--reps") g_reps = std::atoi(argv[++i]);
-    if (k == "--warmup") g_warmup = std::atoi(argv[++i]);
-  }
+  g_reps = bench::parse_reps(argc, argv, g_reps);
   if (!cuda_available()) {
     std::printf("bench_attention: no CUDA device\n");
     return 0;
@@ -104,10 +80,10 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   VPMOE_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("bench_attention on %s, bf16, nh=8 ng=2 d=128, median of %d after %d warm-up\n",
-              prop.name, g_reps, g_warmup);
+              prop.name, g_reps.reps, g_reps.warmup);
   for (auto [B, T] : {std::pair{4, 2048}, std::pair{2, 4096}}) {
-    bench("local (W=128, offsets)", B, T, 128, false);
-    bench("global (causal, ALiBi, offs.)", B, T, 0, true);
+    run_case("local (W=128, offsets)", B, T, 128, false);
+    run_case("global (causal, ALiBi, offs.)", B, T, 0, true);
   }
   return 0;
 }

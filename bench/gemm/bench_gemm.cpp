@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../cuda_timing.h"
 #include "device/cuda/cuda_util.h"
 #include "ops/cuda/gemm_internal.h"
 #include "vpmoe/device.h"
@@ -22,30 +23,7 @@ using namespace vpmoe;
 
 namespace {
 
-int g_warmup = 10, g_reps = 100;
-
-// Median milliseconds of fn(i) over g_reps calls, each timed alone with events.
-double median_ms(const std::function<void(int)>& fn) {
-  cudaStream_t s = cuda_impl::stream(0);
-  for (int i = 0; i < g_warmup; ++i) fn(i);
-  std::vector<cudaEvent_t> ev(2 * g_reps);
-  for (auto& e : ev) VPMOE_CUDA_CHECK(cudaEventCreate(&e));
-  for (int i = 0; i < g_reps; ++i) {
-    VPMOE_CUDA_CHECK(cudaEventRecord(ev[2 * i], s));
-    fn(i);
-    VPMOE_CUDA_CHECK(cudaEventRecord(ev[2 * i + 1], s));
-  }
-  VPMOE_CUDA_CHECK(cudaStreamSynchronize(s));
-  std::vector<double> ms(g_reps);
-  for (int i = 0; i < g_reps; ++i) {
-    float t = 0;
-    VPMOE_CUDA_CHECK(cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]));
-    ms[i] = t;
-  }
-  for (auto& e : ev) cudaEventDestroy(e);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
+bench::Reps g_reps = {10, 100};
 
 // Copies of each input so that the rotation's working set is at least 3x the L2 size.
 int copies_for(std::size_t bytes) {
@@ -75,7 +53,8 @@ void bench_dense(std::int64_t n) {
     b.push_back(randn({n, n}, DType::bf16, 100 + i));
     c.push_back(Tensor::empty({n, n}, DType::bf16, Device::cuda(0)));
   }
-  double ms = median_ms([&](int i) { ops::gemm(a[i % copies], b[i % copies], c[i % copies]); });
+  double ms = bench::median_ms(
+      [&](int i) { ops::gemm(a[i % copies], b[i % copies], c[i % copies]); }, g_reps);
   std::string name = "dense bf16 " + std::to_string(n) + "^3 (c bf16)";
   report(name.c_str(), 2.0 * n * n * n, ms);
 }
@@ -104,19 +83,23 @@ void bench_grouped(const char* label, const std::vector<std::int64_t>& rows, std
                         {"cuBLASLt loop", ops::cuda::GroupedImpl::lt_loop}};
   for (const Impl& im : impls) {
     ops::cuda::set_grouped_impl(im.impl);
-    double ms = median_ms([&](int i) {
-      int k = i % copies;
-      ops::gemm_grouped(a[k], b[k], c[k], rows);
-    });
+    double ms = bench::median_ms(
+        [&](int i) {
+          int k = i % copies;
+          ops::gemm_grouped(a[k], b[k], c[k], rows);
+        },
+        g_reps);
     std::string name = std::string(label) + " fwd  " + im.name;
     report(name.c_str(), flops, ms);
   }
   for (const Impl& im : impls) {
     ops::cuda::set_grouped_impl(im.impl);
-    double ms = median_ms([&](int i) {
-      int k = i % copies;
-      ops::gemm_grouped_wgrad(a[k], dy[k], dw[k], rows);
-    });
+    double ms = bench::median_ms(
+        [&](int i) {
+          int k = i % copies;
+          ops::gemm_grouped_wgrad(a[k], dy[k], dw[k], rows);
+        },
+        g_reps);
     std::string name = std::string(label) + " wgrad " + im.name;
     report(name.c_str(), flops, ms);
   }
@@ -126,11 +109,7 @@ void bench_grouped(const char* label, const std::vector<std::int64_t>& rows, std
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--reps") g_reps = std::atoi(argv[++i]);
-    if (k == "--warmup") g_warmup = std::atoi(argv[++i]);
-  }
+  g_reps = bench::parse_reps(argc, argv, g_reps);
   if (!cuda_available()) {
     std::printf("bench_gemm: no CUDA device\n");
     return 0;
@@ -138,7 +117,7 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   VPMOE_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("bench_gemm on %s (%d SMs, L2 %d MB), median of %d after %d warm-up\n", prop.name,
-              prop.multiProcessorCount, prop.l2CacheSize >> 20, g_reps, g_warmup);
+              prop.multiProcessorCount, prop.l2CacheSize >> 20, g_reps.reps, g_reps.warmup);
   bench_dense(8192);
   const std::int64_t G = 256, rows = 128, K = 1024, N = 128;
   bench_grouped("experts 256x[128x1024]x[1024x128]", std::vector<std::int64_t>(G, rows), K, N);

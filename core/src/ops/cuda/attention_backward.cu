@@ -40,6 +40,17 @@ struct SinkTerm {
   }
 };
 
+// The saved log-sum-exp (base 2) and D_i of queries [q0, q0 + 64) of head h.
+__device__ void load_row_terms(const Params& p, int b, int h, int q0, const float* lse,
+                               const float* Dsum, float* lse2, float* Di) {
+  for (int e = threadIdx.x; e < kRows; e += kThreads) {
+    const bool in = q0 + e < p.T;
+    const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + q0 + e;
+    lse2[e] = in ? lse[at] * kLog2e : 0.f;
+    Di[e] = in ? Dsum[at] : 0.f;
+  }
+}
+
 template <int D>
 constexpr int dq_smem() {
   using L = Layout<D>;
@@ -72,12 +83,7 @@ __global__ void __launch_bounds__(kThreads)
 
   load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
   load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
-  for (int e = threadIdx.x; e < kRows; e += kThreads) {
-    const bool in = q0 + e < p.T;
-    const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + q0 + e;
-    lse2[e] = in ? lse[at] * kLog2e : 0.f;
-    Di[e] = in ? Dsum[at] : 0.f;
-  }
+  load_row_terms(p, b, h, q0, lse, Dsum, lse2, Di);
   FragC acc[D / 16];
 #pragma unroll
   for (int n = 0; n < D / 16; ++n) wmma::fill_fragment(acc[n], 0.f);
@@ -164,12 +170,7 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
       load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
       load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
-      for (int e = threadIdx.x; e < kRows; e += kThreads) {
-        const bool in = q0 + e < p.T;
-        const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + q0 + e;
-        lse2[e] = in ? lse[at] * kLog2e : 0.f;
-        Di[e] = in ? Dsum[at] : 0.f;
-      }
+      load_row_terms(p, b, h, q0, lse, Dsum, lse2, Di);
       __syncthreads();
       rows_times_tile_t<D>(Ks + r * L::ld, Qs, St + r * L::lds);
       rows_times_tile_t<D>(Vs + r * L::ld, Gs, dPt + r * L::lds);
