@@ -4,6 +4,7 @@
 // for dq per (64 queries, head) that loops over the keys they see. Both recompute p from q, k
 // and the saved lse.
 #include "ops/cuda/attention_args.h"
+#include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tile.cuh"
 #include "ops/cuda/column_sum.cuh"
 #include "ops/cuda/cuda_ops.h"
@@ -40,23 +41,13 @@ struct SinkTerm {
   }
 };
 
-// The saved log-sum-exp (base 2) and D_i of queries [q0, q0 + 64) of head h.
-__device__ void load_row_terms(const Params& p, int b, int h, int q0, const float* lse,
-                               const float* Dsum, float* lse2, float* Di) {
-  for (int e = threadIdx.x; e < kRows; e += kThreads) {
-    const bool in = q0 + e < p.T;
-    const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + q0 + e;
-    lse2[e] = in ? lse[at] * kLog2e : 0.f;
-    Di[e] = in ? Dsum[at] : 0.f;
-  }
-}
-
 template <int D>
 constexpr int dq_smem() {
-  using L = Layout<D>;
-  return 4 * L::tile * 2 + 2 * L::scores * 4 + L::probs * 2 + 2 * kRows * 4;
+  return 4 * Layout<D>::tile * 2;
 }
 
+// One block per (64 queries, batch, head): dq = sum over the keys the rows see of
+// dS K scale, dS = P (dP - D_i), with S, dP, P and dq in registers.
 template <class T, int D>
 __global__ void __launch_bounds__(kThreads)
     dq_kernel(Params p, const T* q, const T* k, const T* v, const T* dout, const float* lse,
@@ -67,15 +58,11 @@ __global__ void __launch_bounds__(kThreads)
   bf16_t* Gs = Qs + L::tile;  // dO
   bf16_t* Ks = Gs + L::tile;
   bf16_t* Vs = Ks + L::tile;
-  float* S = reinterpret_cast<float*>(Vs + L::tile);
-  float* dP = S + L::scores;
-  bf16_t* dS = reinterpret_cast<bf16_t*>(dP + L::scores);
-  float* lse2 = reinterpret_cast<float*>(dS + L::probs);
-  float* Di = lse2 + kRows;
 
   const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
   const int q0 = (gridDim.x - 1 - blockIdx.x) * kRows;  // longest rows first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = warp * 16;
+  const int lg = lane >> 2, lt = lane & 3;
   const std::int64_t qstride = std::int64_t(p.nh) * D, kstride = std::int64_t(p.ng) * D;
   const std::int64_t qoff = (std::int64_t(b) * p.T * p.nh + h) * D;
   const std::int64_t koff = (std::int64_t(b) * p.T * p.ng + g) * D;
@@ -83,55 +70,75 @@ __global__ void __launch_bounds__(kThreads)
 
   load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
   load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
-  load_row_terms(p, b, h, q0, lse, Dsum, lse2, Di);
-  FragC acc[D / 16];
+  float lse2[2], Di[2];
 #pragma unroll
-  for (int n = 0; n < D / 16; ++n) wmma::fill_fragment(acc[n], 0.f);
-
+  for (int rh = 0; rh < 2; ++rh) {
+    const int i = q0 + r + lg + rh * 8;
+    const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + i;
+    lse2[rh] = i < p.T ? lse[at] * kLog2e : 0.f;
+    Di[rh] = i < p.T ? Dsum[at] : 0.f;
+  }
+  float acc[D / 8][4] = {};
   const int q_end = min(p.T, q0 + kRows);
   for (int k0 = first_key_tile(q0, p.window); k0 < q_end; k0 += kRows) {
     __syncthreads();
     load_tile<T, D>(Ks, k + koff, kstride, k0, p.T);
     load_tile<T, D>(Vs, v + koff, kstride, k0, p.T);
     __syncthreads();
-    rows_times_tile_t<D>(Qs + r * L::ld, Ks, S + r * L::lds);
-    rows_times_tile_t<D>(Gs + r * L::ld, Vs, dP + r * L::lds);
-    __syncwarp();
-    {
-      const int row = r + (lane >> 1), half = lane & 1, i = q0 + row;
-      const float* srow = S + row * L::lds + half * 32;
-      const float* prow = dP + row * L::lds + half * 32;
-      bf16_t* drow = dS + row * L::ldp + half * 32;
-#pragma unroll 8
-      for (int c = 0; c < 32; ++c) {
-        const int j = k0 + half * 32 + c;
-        const float pij = allowed(i, j, p.T, p.window)
-                              ? exp2f(srow[c] * p.scale2 - slope2 * float(i - j) - lse2[row])
-                              : 0.f;
-        drow[c] = f2bf(pij * (prow[c] - Di[row]) * p.scale);
+    float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      std::uint32_t qa[4], ga[4];
+      load_a(qa, Qs + r * L::ld, L::ld, kk * 16, lane);
+      load_a(ga, Gs + r * L::ld, L::ld, kk * 16, lane);
+#pragma unroll
+      for (int np = 0; np < kRows / 16; ++np) {
+        std::uint32_t kf[4], vf[4];
+        load_bt(kf, Ks, L::ld, np * 16, kk * 16, lane);
+        load_bt(vf, Vs, L::ld, np * 16, kk * 16, lane);
+        mma_16816(s[2 * np], qa, kf[0], kf[1]);
+        mma_16816(s[2 * np + 1], qa, kf[2], kf[3]);
+        mma_16816(dp[2 * np], ga, vf[0], vf[1]);
+        mma_16816(dp[2 * np + 1], ga, vf[2], vf[3]);
       }
     }
-    __syncwarp();
-    probs_times_tile<D>(dS + r * L::ldp, Ks, acc);
-  }
-  __syncthreads();
-  float* out = reinterpret_cast<float*>(Ks);  // [64, ldo] f32 fits in Ks and Vs
 #pragma unroll
-  for (int n = 0; n < D / 16; ++n)
-    wmma::store_matrix_sync(out + r * L::ldo + n * 16, acc[n], L::ldo, wmma::mem_row_major);
-  __syncthreads();
-  store_rows<T, D>(dq + qoff, qstride, q0, p.T, out, nullptr);
+    for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int rh = c >> 1, i = q0 + r + lg + rh * 8, j = k0 + n * 8 + 2 * lt + (c & 1);
+        const float pij = allowed(i, j, p.T, p.window)
+                              ? exp2f(s[n][c] * p.scale2 - slope2 * float(i - j) - lse2[rh])
+                              : 0.f;
+        s[n][c] = pij * (dp[n][c] - Di[rh]) * p.scale;  // dS
+      }
+#pragma unroll
+    for (int kk = 0; kk < kRows / 16; ++kk) {
+      const std::uint32_t da[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                                   pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                                   pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                   pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int dpi = 0; dpi < D / 16; ++dpi) {
+        std::uint32_t kf[4];
+        load_b(kf, Ks, L::ld, kk * 16, dpi * 16, lane);
+        mma_16816(acc[2 * dpi], da, kf[0], kf[1]);
+        mma_16816(acc[2 * dpi + 1], da, kf[2], kf[3]);
+      }
+    }
+  }
+  store_fragment_rows<T, D>(dq + qoff, qstride, q0 + r + lg, p.T, lt, acc);
 }
 
 template <int D>
 constexpr int dkv_smem() {
-  using L = Layout<D>;
-  return 4 * L::tile * 2 + 2 * L::scores * 4 + 2 * L::probs * 2 + 2 * kRows * 4;
+  return 4 * Layout<D>::tile * 2 + 2 * kRows * 4;
 }
 
 // One block per (64 keys, batch, query head): that head's share of dk and dv, written to
 // O rows of `ostride` (the final dk/dv when a group has one head, else per-head f32 partials
-// that sum_heads_kernel adds in a fixed order). Per-head blocks keep the grid wide.
+// that sum_heads_kernel adds in a fixed order). Per-head blocks keep the grid wide. Works on
+// the transposed scores S^T = K Q^T so that each warp owns 16 keys.
 template <class T, class O, int D>
 __global__ void __launch_bounds__(kThreads)
     dkv_kernel(Params p, const T* q, const T* k, const T* v, const T* dout, const float* lse,
@@ -141,73 +148,89 @@ __global__ void __launch_bounds__(kThreads)
   bf16_t* Ks = reinterpret_cast<bf16_t*>(smem);
   bf16_t* Vs = Ks + L::tile;
   bf16_t* Qs = Vs + L::tile;
-  bf16_t* Gs = Qs + L::tile;                           // dO
-  float* St = reinterpret_cast<float*>(Gs + L::tile);  // [key, query]
-  float* dPt = St + L::scores;
-  bf16_t* Pt = reinterpret_cast<bf16_t*>(dPt + L::scores);
-  bf16_t* dSt = Pt + L::probs;
-  float* lse2 = reinterpret_cast<float*>(dSt + L::probs);
+  bf16_t* Gs = Qs + L::tile;  // dO
+  float* lse2 = reinterpret_cast<float*>(Gs + L::tile);
   float* Di = lse2 + kRows;
 
   const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
   const int j0 = blockIdx.x * kRows;  // the first key tiles see the most queries: start first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = warp * 16;
+  const int lg = lane >> 2, lt = lane & 3;
   const std::int64_t qstride = std::int64_t(p.nh) * D, kstride = std::int64_t(p.ng) * D;
   const std::int64_t koff = (std::int64_t(b) * p.T * p.ng + g) * D;
+  const std::int64_t qoff = (std::int64_t(b) * p.T * p.nh + h) * D;
+  const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
 
   load_tile<T, D>(Ks, k + koff, kstride, j0, p.T);
   load_tile<T, D>(Vs, v + koff, kstride, j0, p.T);
-  FragC dK[D / 16], dV[D / 16];
-#pragma unroll
-  for (int n = 0; n < D / 16; ++n) wmma::fill_fragment(dK[n], 0.f), wmma::fill_fragment(dV[n], 0.f);
-
+  float dK[D / 8][4] = {}, dV[D / 8][4] = {};
   // The last query that sees key j0 + 63 (window) or the sequence end (causal).
   const int q_end = p.window > 0 ? min(p.T, j0 + kRows + p.window - 1) : p.T;
-  {
-    const std::int64_t qoff = (std::int64_t(b) * p.T * p.nh + h) * D;
-    const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
-    for (int q0 = j0; q0 < q_end; q0 += kRows) {
-      __syncthreads();
-      load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
-      load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
-      load_row_terms(p, b, h, q0, lse, Dsum, lse2, Di);
-      __syncthreads();
-      rows_times_tile_t<D>(Ks + r * L::ld, Qs, St + r * L::lds);
-      rows_times_tile_t<D>(Vs + r * L::ld, Gs, dPt + r * L::lds);
-      __syncwarp();
-      {
-        const int row = r + (lane >> 1), half = lane & 1, j = j0 + row;
-        const float* srow = St + row * L::lds + half * 32;
-        const float* prow = dPt + row * L::lds + half * 32;
-        bf16_t* pt = Pt + row * L::ldp + half * 32;
-        bf16_t* dst = dSt + row * L::ldp + half * 32;
-#pragma unroll 8
-        for (int c = 0; c < 32; ++c) {
-          const int col = half * 32 + c, i = q0 + col;
-          const float pij = j < p.T && allowed(i, j, p.T, p.window)
-                                ? exp2f(srow[c] * p.scale2 - slope2 * float(i - j) - lse2[col])
-                                : 0.f;
-          pt[c] = f2bf(pij);
-          dst[c] = f2bf(pij * (prow[c] - Di[col]) * p.scale);
-        }
+  for (int q0 = j0; q0 < q_end; q0 += kRows) {
+    __syncthreads();
+    load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
+    load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
+    for (int e = threadIdx.x; e < kRows; e += kThreads) {
+      const bool in = q0 + e < p.T;
+      const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + q0 + e;
+      lse2[e] = in ? lse[at] * kLog2e : 0.f;
+      Di[e] = in ? Dsum[at] : 0.f;
+    }
+    __syncthreads();
+    float st[kRows / 8][4] = {}, dpt[kRows / 8][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      std::uint32_t ka[4], va[4];
+      load_a(ka, Ks + r * L::ld, L::ld, kk * 16, lane);
+      load_a(va, Vs + r * L::ld, L::ld, kk * 16, lane);
+#pragma unroll
+      for (int np = 0; np < kRows / 16; ++np) {
+        std::uint32_t qf[4], gf[4];
+        load_bt(qf, Qs, L::ld, np * 16, kk * 16, lane);
+        load_bt(gf, Gs, L::ld, np * 16, kk * 16, lane);
+        mma_16816(st[2 * np], ka, qf[0], qf[1]);
+        mma_16816(st[2 * np + 1], ka, qf[2], qf[3]);
+        mma_16816(dpt[2 * np], va, gf[0], gf[1]);
+        mma_16816(dpt[2 * np + 1], va, gf[2], gf[3]);
       }
-      __syncwarp();
-      probs_times_tile<D>(Pt + r * L::ldp, Gs, dV);
-      probs_times_tile<D>(dSt + r * L::ldp, Qs, dK);
+    }
+#pragma unroll
+    for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int col = n * 8 + 2 * lt + (c & 1), i = q0 + col;
+        const int j = j0 + r + lg + (c >> 1) * 8;
+        const float pij = j < p.T && allowed(i, j, p.T, p.window)
+                              ? exp2f(st[n][c] * p.scale2 - slope2 * float(i - j) - lse2[col])
+                              : 0.f;
+        st[n][c] = pij;                                     // P^T
+        dpt[n][c] = pij * (dpt[n][c] - Di[col]) * p.scale;  // dS^T
+      }
+#pragma unroll
+    for (int kk = 0; kk < kRows / 16; ++kk) {
+      const std::uint32_t pa[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]),
+                                   pack_bf16(st[2 * kk][2], st[2 * kk][3]),
+                                   pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]),
+                                   pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3])};
+      const std::uint32_t da[4] = {pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]),
+                                   pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]),
+                                   pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
+                                   pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+#pragma unroll
+      for (int dpi = 0; dpi < D / 16; ++dpi) {
+        std::uint32_t gf[4], qf[4];
+        load_b(gf, Gs, L::ld, kk * 16, dpi * 16, lane);
+        load_b(qf, Qs, L::ld, kk * 16, dpi * 16, lane);
+        mma_16816(dV[2 * dpi], pa, gf[0], gf[1]);
+        mma_16816(dV[2 * dpi + 1], pa, gf[2], gf[3]);
+        mma_16816(dK[2 * dpi], da, qf[0], qf[1]);
+        mma_16816(dK[2 * dpi + 1], da, qf[2], qf[3]);
+      }
     }
   }
-  __syncthreads();
-  float* outk = reinterpret_cast<float*>(Ks);  // two [64, ldo] f32 fit in Ks..Gs
-  float* outv = outk + kRows * L::ldo;
-#pragma unroll
-  for (int n = 0; n < D / 16; ++n) {
-    wmma::store_matrix_sync(outk + r * L::ldo + n * 16, dK[n], L::ldo, wmma::mem_row_major);
-    wmma::store_matrix_sync(outv + r * L::ldo + n * 16, dV[n], L::ldo, wmma::mem_row_major);
-  }
-  __syncthreads();
   const std::int64_t ooff = (std::int64_t(b) * p.T * oheads + (oheads == p.nh ? h : g)) * D;
-  store_rows<O, D>(dk + ooff, ostride, j0, p.T, outk, nullptr);
-  store_rows<O, D>(dv + ooff, ostride, j0, p.T, outv, nullptr);
+  store_fragment_rows<O, D>(dk + ooff, ostride, j0 + r + lg, p.T, lt, dK);
+  store_fragment_rows<O, D>(dv + ooff, ostride, j0 + r + lg, p.T, lt, dV);
 }
 
 // x [B, T, ng, d] = sum over the group's heads of part [B, T, nh, d], heads in order.

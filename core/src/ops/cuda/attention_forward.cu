@@ -1,7 +1,10 @@
-// Fused attention forward: one block per (64 queries, batch, head), online softmax over key
-// tiles with the running max started at the head's softmax offset, so the [T, T] scores never
-// exist and a local layer visits only the key tiles its window reaches.
+// Fused attention forward (flash-attention 2 style): one block per (64 queries, batch, head),
+// four warps of 16 query rows each. Scores, probabilities and the output accumulator stay in
+// registers (mma.m16n8k16); the online softmax starts its running max at the head's softmax
+// offset. The [T, T] scores never exist and a local layer visits only the key tiles its window
+// reaches.
 #include "ops/cuda/attention_args.h"
+#include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/attention_tile.cuh"
 #include "ops/cuda/cuda_ops.h"
 
@@ -11,8 +14,7 @@ namespace {
 
 template <int D>
 constexpr int forward_smem() {
-  using L = Layout<D>;
-  return 3 * L::tile * 2 + L::scores * 4 + L::probs * 2 + kRows * L::ldo * 4 + 2 * kRows * 4;
+  return 3 * Layout<D>::tile * 2;
 }
 
 template <class T, int D>
@@ -23,16 +25,12 @@ __global__ void __launch_bounds__(kThreads)
   bf16_t* Qs = reinterpret_cast<bf16_t*>(smem);
   bf16_t* Ks = Qs + L::tile;
   bf16_t* Vs = Ks + L::tile;
-  float* S = reinterpret_cast<float*>(Vs + L::tile);
-  bf16_t* P = reinterpret_cast<bf16_t*>(S + L::scores);
-  float* O = reinterpret_cast<float*>(P + L::probs);
-  float* row_m = O + kRows * L::ldo;  // running max (base 2)
-  float* row_l = row_m + kRows;       // running denominator relative to row_m
 
   const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
   // The longest rows (last query tiles, under a causal mask) start first.
   const int q0 = (gridDim.x - 1 - blockIdx.x) * kRows;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = warp * 16;
+  const int lg = lane >> 2, lt = lane & 3;  // accumulator rows lg, lg + 8; columns 2 lt, 2 lt + 1
   const std::int64_t qstride = std::int64_t(p.nh) * D, kstride = std::int64_t(p.ng) * D;
   const T* qb = q + (std::int64_t(b) * p.T * p.nh + h) * D;
   const T* kb = k + (std::int64_t(b) * p.T * p.ng + g) * D;
@@ -40,11 +38,19 @@ __global__ void __launch_bounds__(kThreads)
   const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
 
   load_tile<T, D>(Qs, qb, qstride, q0, p.T);
-  for (int e = threadIdx.x; e < kRows * L::ldo; e += kThreads) O[e] = 0.f;
-  for (int e = threadIdx.x; e < kRows; e += kThreads) {
-    // The offset is one more logit: exp(o_h) relative to a max that starts at o_h is 1.
-    row_m[e] = p.sink ? p.sink[h] * kLog2e : -INFINITY;
-    row_l[e] = p.sink ? 1.f : 0.f;
+  __syncthreads();
+  std::uint32_t qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) load_a(qa[kk], Qs + r * L::ld, L::ld, kk * 16, lane);
+
+  float o[D / 8][4] = {};
+  // Running max (base 2) and this lane's share of the denominator, rows lg and lg + 8. The
+  // offset is one more logit: exp(o_h) relative to a max that starts at o_h is 1, counted once.
+  float m_run[2], l_run[2];
+#pragma unroll
+  for (int rh = 0; rh < 2; ++rh) {
+    m_run[rh] = p.sink ? p.sink[h] * kLog2e : -INFINITY;
+    l_run[rh] = p.sink && lt == 0 ? 1.f : 0.f;
   }
   const int q_end = min(p.T, q0 + kRows);
   for (int k0 = first_key_tile(q0, p.window); k0 < q_end; k0 += kRows) {
@@ -52,63 +58,83 @@ __global__ void __launch_bounds__(kThreads)
     load_tile<T, D>(Ks, kb, kstride, k0, p.T);
     load_tile<T, D>(Vs, vb, kstride, k0, p.T);
     __syncthreads();
-    rows_times_tile_t<D>(Qs + r * L::ld, Ks, S + r * L::lds);
-    __syncwarp();
-    {
-      // Two lanes per row, 32 keys each.
-      const int row = r + (lane >> 1), half = lane & 1, i = q0 + row;
-      float* srow = S + row * L::lds + half * 32;
-      float mloc = -INFINITY;
-#pragma unroll 8
-      for (int c = 0; c < 32; ++c) {
-        const int j = k0 + half * 32 + c;
-        const float s =
-            allowed(i, j, p.T, p.window) ? srow[c] * p.scale2 - slope2 * float(i - j) : -INFINITY;
-        srow[c] = s;
-        mloc = fmaxf(mloc, s);
+    float s[kRows / 8][4] = {};
+#pragma unroll
+    for (int np = 0; np < kRows / 16; ++np)
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        std::uint32_t kf[4];
+        load_bt(kf, Ks, L::ld, np * 16, kk * 16, lane);
+        mma_16816(s[2 * np], qa[kk], kf[0], kf[1]);
+        mma_16816(s[2 * np + 1], qa[kk], kf[2], kf[3]);
       }
-      mloc = fmaxf(mloc, __shfl_xor_sync(0xffffffffu, mloc, 1));
-      const float m_old = row_m[row], m_new = fmaxf(m_old, mloc);
-      const float alpha = m_old == -INFINITY ? 0.f : exp2f(m_old - m_new);
-      bf16_t* prow = P + row * L::ldp + half * 32;
-      float lsum = 0.f;
-#pragma unroll 8
-      for (int c = 0; c < 32; ++c) {
-        const float e = srow[c] == -INFINITY ? 0.f : exp2f(srow[c] - m_new);
-        prow[c] = f2bf(e);
-        lsum += e;
-      }
-      lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
-      float* orow = O + row * L::ldo + half * (D / 2);
-#pragma unroll 8
-      for (int c = 0; c < D / 2; ++c) orow[c] *= alpha;
-      __syncwarp();  // both lanes of the row have read row_m
-      if (half == 0) {
-        row_m[row] = m_new;
-        row_l[row] = row_l[row] * alpha + lsum;
+#pragma unroll
+    for (int rh = 0; rh < 2; ++rh) {
+      const int i = q0 + r + lg + rh * 8;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int j = k0 + n * 8 + 2 * lt + e;
+          float& x = s[n][rh * 2 + e];
+          x = allowed(i, j, p.T, p.window) ? x * p.scale2 - slope2 * float(i - j) : -INFINITY;
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_run[rh], mx);
+      const float alpha = m_run[rh] == -INFINITY ? 0.f : exp2f(m_run[rh] - m_new);
+      float sum = 0.f;
+#pragma unroll
+      for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float& x = s[n][rh * 2 + e];
+          x = x == -INFINITY ? 0.f : exp2f(x - m_new);
+          sum += x;
+        }
+      l_run[rh] = l_run[rh] * alpha + sum;
+      m_run[rh] = m_new;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) o[n][rh * 2] *= alpha, o[n][rh * 2 + 1] *= alpha;
+    }
+#pragma unroll
+    for (int kk = 0; kk < kRows / 16; ++kk) {
+      // The probabilities of keys [16 kk, 16 kk + 16) as an A fragment, straight from the
+      // score accumulators.
+      const std::uint32_t pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                                   pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                                   pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                   pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        std::uint32_t vf[4];
+        load_b(vf, Vs, L::ld, kk * 16, dp * 16, lane);
+        mma_16816(o[2 * dp], pa, vf[0], vf[1]);
+        mma_16816(o[2 * dp + 1], pa, vf[2], vf[3]);
       }
     }
-    __syncwarp();
-    FragC acc[D / 16];
-#pragma unroll
-    for (int n = 0; n < D / 16; ++n)
-      wmma::load_matrix_sync(acc[n], O + r * L::ldo + n * 16, L::ldo, wmma::mem_row_major);
-    probs_times_tile<D>(P + r * L::ldp, Vs, acc);
-#pragma unroll
-    for (int n = 0; n < D / 16; ++n)
-      wmma::store_matrix_sync(O + r * L::ldo + n * 16, acc[n], L::ldo, wmma::mem_row_major);
   }
-  __syncthreads();
-  // The final 1/l per row (reuse S's first column as the row scale); lse in natural log.
-  for (int e = threadIdx.x; e < kRows; e += kThreads) {
-    const float l = row_l[e];
-    S[e] = l > 0.f ? 1.f / l : 0.f;
-    if (q0 + e < p.T)
-      lse[(std::int64_t(b) * p.nh + h) * p.T + q0 + e] =
-          l > 0.f ? (row_m[e] + log2f(l)) / kLog2e : -INFINITY;
+  T* ob = out + (std::int64_t(b) * p.T * p.nh + h) * D;
+#pragma unroll
+  for (int rh = 0; rh < 2; ++rh) {
+    float l = l_run[rh];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int i = q0 + r + lg + rh * 8;
+    if (i >= p.T) continue;
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      T* dst = ob + std::int64_t(i) * qstride + n * 8 + 2 * lt;
+      dst[0] = from_f<T>(o[n][rh * 2] * inv);
+      dst[1] = from_f<T>(o[n][rh * 2 + 1] * inv);
+    }
+    if (lt == 0)
+      lse[(std::int64_t(b) * p.nh + h) * p.T + i] =
+          l > 0.f ? (m_run[rh] + log2f(l)) / kLog2e : -INFINITY;
   }
-  __syncthreads();
-  store_rows<T, D>(out + (std::int64_t(b) * p.T * p.nh + h) * D, qstride, q0, p.T, O, S);
 }
 
 }  // namespace

@@ -1,10 +1,7 @@
 #pragma once
 // Shared pieces of the fused attention kernels (spec/attention.md §2, §5, §6): tiles of 64 rows
-// in shared memory as bf16, 16x16x16 tensor-core products (WMMA) with fp32 accumulation, the
-// mask, and the argument checks. One warp owns 16 rows of every per-row buffer, so the softmax
-// bookkeeping needs only warp-level synchronisation.
-#include <mma.h>
-
+// in shared memory as bf16, the mask, and stores from mma accumulators. One warp owns 16 rows
+// of a tile, so the softmax bookkeeping needs only its quad of lanes.
 #include <string>
 
 #include "ops/cuda/attention_args.h"
@@ -12,23 +9,16 @@
 
 namespace vpmoe::ops::cuda::attn {
 
-namespace wmma = nvcuda::wmma;
-
 constexpr int kRows = 64;  // queries (forward, dq) or keys (dk/dv) per block; also keys per step
 constexpr int kWarps = kRows / 16;
 constexpr int kThreads = kWarps * 32;
 constexpr float kLog2e = 1.4426950408889634f;
 
-// Paddings keep WMMA pointers 32-byte aligned while breaking shared-memory bank conflicts.
+// A 16-byte pad per row: the eight rows an ldmatrix reads fall in different bank groups.
 template <int D>
 struct Layout {
-  static constexpr int ld = D + 8;            // bf16 [64, D] tiles
-  static constexpr int lds = kRows + 4;       // f32 [64, 64] scores
-  static constexpr int ldp = kRows + 8;       // bf16 [64, 64] probabilities
-  static constexpr int ldo = D + 4;           // f32 [64, D] accumulators
-  static constexpr int tile = kRows * ld;     // elements of one bf16 tile
-  static constexpr int scores = kRows * lds;  // elements of one f32 score tile
-  static constexpr int probs = kRows * ldp;
+  static constexpr int ld = D + 8;         // bf16 elements per row of a [64, D] tile
+  static constexpr int tile = kRows * ld;  // elements of one tile
 };
 
 __device__ __forceinline__ bool allowed(int i, int j, int T, int window) {
@@ -65,57 +55,19 @@ __device__ void load_tile(bf16_t* s, const T* base, std::int64_t row_stride, int
   }
 }
 
-// Rows of an f32 [64, D] accumulator (times row_scale[r] when given) to global rows < T.
+// Rows row0 and row0 + 8 (< T) of a warp's [16, D] mma accumulator to global rows of `stride`.
 template <class T, int D>
-__device__ void store_rows(T* base, std::int64_t row_stride, int r0, int T_, const float* acc,
-                           const float* row_scale) {
-  constexpr int ldo = Layout<D>::ldo;
-  for (int e = threadIdx.x; e < kRows * D; e += kThreads) {
-    const int r = e / D, c = e % D;
-    if (r0 + r >= T_) continue;
-    const float f = row_scale ? row_scale[r] : 1.f;
-    base[std::int64_t(r0 + r) * row_stride + c] = from_f<T>(acc[r * ldo + c] * f);
-  }
-}
-
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16_t, wmma::row_major>;
-using FragBt = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16_t, wmma::col_major>;
-using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16_t, wmma::row_major>;
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
-
-// out[16, 64] (f32, ld lds) = a[16 rows of this warp, D] . b[64, D]^T, both bf16 tiles.
-template <int D>
-__device__ void rows_times_tile_t(const bf16_t* a, const bf16_t* b, float* out) {
-  constexpr int ld = Layout<D>::ld, lds = Layout<D>::lds;
+__device__ void store_fragment_rows(T* base, std::int64_t stride, int row0, int T_, int lt,
+                                    const float (&acc)[D / 8][4]) {
 #pragma unroll
-  for (int n = 0; n < kRows / 16; ++n) {
-    FragC acc;
-    wmma::fill_fragment(acc, 0.f);
+  for (int rh = 0; rh < 2; ++rh) {
+    const int i = row0 + rh * 8;
+    if (i >= T_) continue;
 #pragma unroll
-    for (int kk = 0; kk < D; kk += 16) {
-      FragA fa;
-      FragBt fb;
-      wmma::load_matrix_sync(fa, a + kk, ld);
-      wmma::load_matrix_sync(fb, b + n * 16 * ld + kk, ld);
-      wmma::mma_sync(acc, fa, fb, acc);
-    }
-    wmma::store_matrix_sync(out + n * 16, acc, lds, wmma::mem_row_major);
-  }
-}
-
-// acc[n] += p[16 rows, 64] (bf16, ld ldp) . b[64, D] (bf16 tile), for the D/16 column tiles.
-template <int D>
-__device__ void probs_times_tile(const bf16_t* p, const bf16_t* b, FragC* acc) {
-  constexpr int ld = Layout<D>::ld, ldp = Layout<D>::ldp;
-#pragma unroll
-  for (int kk = 0; kk < kRows; kk += 16) {
-    FragA fa;
-    wmma::load_matrix_sync(fa, p + kk, ldp);
-#pragma unroll
-    for (int n = 0; n < D / 16; ++n) {
-      FragB fb;
-      wmma::load_matrix_sync(fb, b + kk * ld + n * 16, ld);
-      wmma::mma_sync(acc[n], fa, fb, acc[n]);
+    for (int n = 0; n < D / 8; ++n) {
+      T* dst = base + std::int64_t(i) * stride + n * 8 + 2 * lt;
+      dst[0] = from_f<T>(acc[n][rh * 2]);
+      dst[1] = from_f<T>(acc[n][rh * 2 + 1]);
     }
   }
 }
