@@ -68,8 +68,8 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t koff = (std::int64_t(b) * p.T * p.ng + g) * D;
   const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
 
-  load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
-  load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
+  load_tile_sync<T, D>(Qs, q + qoff, qstride, q0, p.T);
+  load_tile_sync<T, D>(Gs, dout + qoff, qstride, q0, p.T);
   float lse2[2], Di[2];
 #pragma unroll
   for (int rh = 0; rh < 2; ++rh) {
@@ -82,8 +82,8 @@ __global__ void __launch_bounds__(kThreads)
   const int q_end = min(p.T, q0 + kRows);
   for (int k0 = first_key_tile(q0, p.window); k0 < q_end; k0 += kRows) {
     __syncthreads();
-    load_tile<T, D>(Ks, k + koff, kstride, k0, p.T);
-    load_tile<T, D>(Vs, v + koff, kstride, k0, p.T);
+    load_tile_sync<T, D>(Ks, k + koff, kstride, k0, p.T);
+    load_tile_sync<T, D>(Vs, v + koff, kstride, k0, p.T);
     __syncthreads();
     float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};
 #pragma unroll
@@ -161,15 +161,15 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t qoff = (std::int64_t(b) * p.T * p.nh + h) * D;
   const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
 
-  load_tile<T, D>(Ks, k + koff, kstride, j0, p.T);
-  load_tile<T, D>(Vs, v + koff, kstride, j0, p.T);
+  load_tile_sync<T, D>(Ks, k + koff, kstride, j0, p.T);
+  load_tile_sync<T, D>(Vs, v + koff, kstride, j0, p.T);
   float dK[D / 8][4] = {}, dV[D / 8][4] = {};
   // The last query that sees key j0 + 63 (window) or the sequence end (causal).
   const int q_end = p.window > 0 ? min(p.T, j0 + kRows + p.window - 1) : p.T;
   for (int q0 = j0; q0 < q_end; q0 += kRows) {
     __syncthreads();
-    load_tile<T, D>(Qs, q + qoff, qstride, q0, p.T);
-    load_tile<T, D>(Gs, dout + qoff, qstride, q0, p.T);
+    load_tile_sync<T, D>(Qs, q + qoff, qstride, q0, p.T);
+    load_tile_sync<T, D>(Gs, dout + qoff, qstride, q0, p.T);
     for (int e = threadIdx.x; e < kRows; e += kThreads) {
       const bool in = q0 + e < p.T;
       const std::int64_t at = (std::int64_t(b) * p.nh + h) * p.T + q0 + e;

@@ -14,7 +14,7 @@ namespace {
 
 template <int D>
 constexpr int forward_smem() {
-  return 3 * Layout<D>::tile * 2;
+  return 4 * Layout<D>::tile * 2;  // K and V, double-buffered
 }
 
 template <class T, int D>
@@ -22,9 +22,11 @@ __global__ void __launch_bounds__(kThreads)
     forward_kernel(Params p, const T* q, const T* k, const T* v, T* out, float* lse) {
   using L = Layout<D>;
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16_t* Qs = reinterpret_cast<bf16_t*>(smem);
-  bf16_t* Ks = Qs + L::tile;
-  bf16_t* Vs = Ks + L::tile;
+  // Buffers {K, V} x 2: the next key tile is copied (cp.async) while this one is used. Q
+  // passes through the second K buffer on its way to registers.
+  bf16_t* Kbuf[2] = {reinterpret_cast<bf16_t*>(smem),
+                     reinterpret_cast<bf16_t*>(smem) + 2 * L::tile};
+  bf16_t* Qs = Kbuf[1];
 
   const int h = blockIdx.y % p.nh, b = blockIdx.y / p.nh, g = h / p.per_group;
   // The longest rows (last query tiles, under a causal mask) start first.
@@ -37,7 +39,7 @@ __global__ void __launch_bounds__(kThreads)
   const T* vb = v + (std::int64_t(b) * p.T * p.ng + g) * D;
   const float slope2 = p.slopes ? p.slopes[h] * kLog2e : 0.f;
 
-  load_tile<T, D>(Qs, qb, qstride, q0, p.T);
+  load_tile_sync<T, D>(Qs, qb, qstride, q0, p.T);
   __syncthreads();
   std::uint32_t qa[D / 16][4];
 #pragma unroll
@@ -52,12 +54,22 @@ __global__ void __launch_bounds__(kThreads)
     m_run[rh] = p.sink ? p.sink[h] * kLog2e : -INFINITY;
     l_run[rh] = p.sink && lt == 0 ? 1.f : 0.f;
   }
-  const int q_end = min(p.T, q0 + kRows);
-  for (int k0 = first_key_tile(q0, p.window); k0 < q_end; k0 += kRows) {
-    __syncthreads();  // the previous step is done with Ks and Vs
-    load_tile<T, D>(Ks, kb, kstride, k0, p.T);
-    load_tile<T, D>(Vs, vb, kstride, k0, p.T);
+  const int q_end = min(p.T, q0 + kRows), k_first = first_key_tile(q0, p.window);
+  load_tile<T, D>(Kbuf[0], kb, kstride, k_first, p.T);
+  load_tile<T, D>(Kbuf[0] + L::tile, vb, kstride, k_first, p.T);
+  cp_async_commit();
+  for (int k0 = k_first, buf = 0; k0 < q_end; k0 += kRows, buf ^= 1) {
+    __syncthreads();  // everyone is done with the other buffer (and with Q's pass through it)
+    const bool more = k0 + kRows < q_end;
+    if (more) {
+      load_tile<T, D>(Kbuf[buf ^ 1], kb, kstride, k0 + kRows, p.T);
+      load_tile<T, D>(Kbuf[buf ^ 1] + L::tile, vb, kstride, k0 + kRows, p.T);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();  // this tile's copies have landed
     __syncthreads();
+    const bf16_t* Ks = Kbuf[buf];
+    const bf16_t* Vs = Kbuf[buf] + L::tile;
     float s[kRows / 8][4] = {};
 #pragma unroll
     for (int np = 0; np < kRows / 16; ++np)

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ops/cuda/attention_args.h"
+#include "ops/cuda/attention_mma.cuh"
 #include "ops/cuda/common.cuh"
 
 namespace vpmoe::ops::cuda::attn {
@@ -32,7 +33,8 @@ __host__ __device__ inline int first_key_tile(int q0, int window) {
 }
 
 // Rows [r0, r0 + 64) of one head of x [B, T, heads, D] (base points at (b, 0, head)) into a
-// bf16 tile; rows past T are zero so that they add nothing (and no NaN) to a product.
+// bf16 tile; rows past T are zero so that they add nothing (and no NaN) to a product. bf16
+// rows are copied with cp.async: the caller commits and waits (load_tile_sync does both).
 template <class T, int D>
 __device__ void load_tile(bf16_t* s, const T* base, std::int64_t row_stride, int r0, int T_) {
   constexpr int ld = Layout<D>::ld, chunks = D / 8;
@@ -42,7 +44,7 @@ __device__ void load_tile(bf16_t* s, const T* base, std::int64_t row_stride, int
     if (r0 + r < T_) {
       const T* src = base + std::int64_t(r0 + r) * row_stride + c;
       if constexpr (std::is_same_v<T, bf16_t>) {
-        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+        cp_async16(dst, src);  // bf16 needs no conversion: copied asynchronously
       } else {
         const float4 a = reinterpret_cast<const float4*>(src)[0];
         const float4 b = reinterpret_cast<const float4*>(src)[1];
@@ -53,6 +55,13 @@ __device__ void load_tile(bf16_t* s, const T* base, std::int64_t row_stride, int
       *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
     }
   }
+}
+
+template <class T, int D>
+__device__ void load_tile_sync(bf16_t* s, const T* base, std::int64_t row_stride, int r0, int T_) {
+  load_tile<T, D>(s, base, row_stride, r0, T_);
+  cp_async_commit();
+  cp_async_wait<0>();
 }
 
 // Rows row0 and row0 + 8 (< T) of a warp's [16, D] mma accumulator to global rows of `stride`.
