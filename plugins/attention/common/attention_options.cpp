@@ -49,6 +49,10 @@ AttentionOptions attention_options(const BuildArgs& args, const char* spec_name)
                                           " needs a sliding window > 0, found " +
                                           std::to_string(o.window));
   }
+  if (c.attention.attention_dropout != 0.0)
+    c.fail("attention.attention_dropout",
+           spec + " has no attention dropout (vpMoE trains with 0), found " +
+               std::to_string(c.attention.attention_dropout));
   const std::string& sm = c.model.softmax_type;
   if (sm == "learnable")
     o.softmax = Softmax::learnable;

@@ -110,6 +110,21 @@ TEST(Gqa, ConfigErrorsNameTheKey) {
   }
 }
 
+TEST(Gqa, AttentionDropoutIsRefused) {
+  const Config c = parse_config(
+      "[model]\nnum_layers = 4\nhidden_size = 32\nhead_dim = 8\nnum_attention_heads = 4\n"
+      "num_query_groups = 2\n[attention]\nattention_dropout = 0.1\n",
+      "run.toml");
+  try {
+    gqa(c, 4);
+    FAIL() << "dropout accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("run.toml:8:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[attention].attention_dropout"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Gqa, PluginRegistersTheName) {
   Registry reg;
   const auto report = load_plugins({VPMOE_GQA_PLUGIN}, reg);
