@@ -1,0 +1,46 @@
+#pragma once
+// moe.experts.grouped_mlp (spec/moe.md §1, §3): E experts, each y = W2_e relu(W1_e x + b1_e)^2
+// + b2_e, over rows already grouped by expert. The two products per direction are grouped
+// GEMMs (ops::gemm_grouped / gemm_grouped_wgrad); the per-expert biases are rows gathered
+// by expert id (ops::embedding_forward) and their gradients a deterministic scatter.
+// The routing weight is the MoE layer's business, not the experts'.
+#include <memory>
+#include <vector>
+
+#include "vpmoe/experts.h"
+#include "vpmoe/registry.h"
+
+namespace vpmoe::experts {
+
+struct GroupedMlpOptions {
+  int experts = 256, hidden = 1024, width = 128;
+  bool bias = true;
+  int num_layers = 1;
+  double init_std = 0.02;
+  std::uint64_t seed = 1234;
+  bool bf16 = false;
+  std::string prefix;  // "layers.L.moe.experts"
+};
+
+class GroupedMlp final : public Experts {
+ public:
+  GroupedMlp(GroupedMlpOptions o, Device device);
+  std::string spec_name() const override { return "moe.experts.grouped_mlp"; }
+  int num_experts() const override { return o_.experts; }
+  std::vector<Parameter*> parameters() override;
+  // Per routed (token, expert) pair: the MoE layer multiplies by k.
+  double flops_per_token(std::int64_t seq_len) const override;
+  Tensor forward(const Context& ctx, const Tensor& x, std::span<const std::int64_t> rows) override;
+  Tensor backward(const Context& ctx, const Tensor& dy) override;
+
+ private:
+  GroupedMlpOptions o_;
+  Device device_;
+  Parameter w1_, b1_, w2_, b2_;  // [E, F, H], [E, F], [E, H, F], [E, H]
+  std::vector<std::int64_t> rows_;
+  Tensor ids_, x_, h_, a_;  // expert id per row; input, pre-activation, activation
+};
+
+std::unique_ptr<Experts> build(const BuildArgs& args);
+
+}  // namespace vpmoe::experts
