@@ -1,0 +1,96 @@
+#include "moe/moe_layer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "vpmoe/error.h"
+#include "vpmoe/ops.h"
+
+namespace vpmoe::moe {
+
+LoadStats load_stats(const std::vector<std::int64_t>& counts) {
+  LoadStats s;
+  if (counts.empty()) return s;
+  s.min = *std::min_element(counts.begin(), counts.end());
+  s.max = *std::max_element(counts.begin(), counts.end());
+  double mean = 0, var = 0;
+  for (std::int64_t c : counts) mean += double(c);
+  mean /= double(counts.size());
+  for (std::int64_t c : counts) var += (double(c) - mean) * (double(c) - mean);
+  var /= double(counts.size());
+  s.cv = mean > 0 ? std::sqrt(var) / mean : 0.0;
+  return s;
+}
+
+MoeLayer::MoeLayer(std::unique_ptr<Router> router, std::unique_ptr<Experts> experts,
+                   std::unique_ptr<FeedForward> shared,
+                   std::unique_ptr<TokenDispatcher> dispatcher, int topk)
+    : router_(std::move(router)),
+      experts_(std::move(experts)),
+      shared_(std::move(shared)),
+      dispatcher_(std::move(dispatcher)),
+      k_(topk),
+      counts_(std::size_t(experts_ ? experts_->num_experts() : 0), 0) {
+  if (!router_ || !experts_ || !dispatcher_)
+    throw Error("moe.layer needs a router, experts and a dispatcher");
+  if (k_ <= 0 || k_ > experts_->num_experts())
+    throw Error("moe.layer: top-k " + std::to_string(k_) + " out of 1.." +
+                std::to_string(experts_->num_experts()));
+}
+
+std::vector<Parameter*> MoeLayer::parameters() {
+  std::vector<Parameter*> ps = router_->parameters();
+  for (Parameter* p : experts_->parameters()) ps.push_back(p);
+  if (shared_)
+    for (Parameter* p : shared_->parameters()) ps.push_back(p);
+  return ps;
+}
+
+double MoeLayer::flops_per_token(std::int64_t seq_len) const {
+  return router_->flops_per_token(seq_len) + k_ * experts_->flops_per_token(seq_len) +
+         (shared_ ? shared_->flops_per_token(seq_len) : 0.0);
+}
+
+std::int64_t MoeLayer::active_parameter_count() {
+  return router_->parameter_count() +
+         experts_->parameter_count() / experts_->num_experts() * k_ +
+         (shared_ ? shared_->parameter_count() : 0);
+}
+
+Tensor MoeLayer::forward(const Context& ctx, const Tensor& x) {
+  dtype_ = x.dtype();
+  const Routing r = router_->forward(ctx, x);
+  if (r.tokens_per_expert.size() != counts_.size())
+    throw Error("moe.layer: the router counts " + std::to_string(r.tokens_per_expert.size()) +
+                " experts, the experts module has " + std::to_string(counts_.size()));
+  for (std::size_t e = 0; e < counts_.size(); ++e) counts_[e] += r.tokens_per_expert[e];
+  const Dispatched d = dispatcher_->dispatch(x, r);
+  Context ectx = ctx;
+  ectx.batch = 1, ectx.seq_len = d.x.size(0);
+  const Tensor y = experts_->forward(ectx, d.x, d.rows);
+  Tensor out = dispatcher_->combine(y);
+  if (shared_) ops::add(out, shared_->forward(ctx, x), out);
+  return out;
+}
+
+Tensor MoeLayer::backward(const Context& ctx, const Tensor& dy) {
+  Tensor dweights;
+  const Tensor dyp = dispatcher_->combine_backward(dy, dweights);
+  Context ectx = ctx;
+  ectx.batch = 1, ectx.seq_len = dyp.size(0);
+  Tensor dx = dispatcher_->dispatch_backward(experts_->backward(ectx, dyp));  // f32
+  ops::axpy(1.f, router_->backward(ctx, dweights), dx);
+  if (shared_) ops::axpy(1.f, shared_->backward(ctx, dy), dx);
+  if (dtype_ == DType::f32) return dx;
+  Tensor out = Tensor::empty(dx.shape(), dtype_, dx.device());
+  ops::cast(dx, out);
+  return out;
+}
+
+void MoeLayer::finish_step(const std::vector<std::int64_t>& summed_counts) {
+  router_->update_expert_bias(summed_counts);
+  stats_ = load_stats(summed_counts);
+  std::fill(counts_.begin(), counts_.end(), 0);
+}
+
+}  // namespace vpmoe::moe
