@@ -39,7 +39,8 @@ Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
     ++d.rows[std::size_t(e)];
   }
   std::vector<std::int64_t> start(std::size_t(experts_), 0);
-  for (int e = 1; e < experts_; ++e) start[std::size_t(e)] = start[std::size_t(e - 1)] + d.rows[std::size_t(e - 1)];
+  for (int e = 1; e < experts_; ++e)
+    start[std::size_t(e)] = start[std::size_t(e - 1)] + d.rows[std::size_t(e - 1)];
   const std::int64_t M = N_ * k_;
   const std::size_t m = static_cast<std::size_t>(M);
   std::vector<float> token_of_row(m), slot_of_row(m), row_of_slot(m);

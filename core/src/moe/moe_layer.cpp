@@ -23,8 +23,8 @@ LoadStats load_stats(const std::vector<std::int64_t>& counts) {
 }
 
 MoeLayer::MoeLayer(std::unique_ptr<Router> router, std::unique_ptr<Experts> experts,
-                   std::unique_ptr<FeedForward> shared,
-                   std::unique_ptr<TokenDispatcher> dispatcher, int topk)
+                   std::unique_ptr<FeedForward> shared, std::unique_ptr<TokenDispatcher> dispatcher,
+                   int topk)
     : router_(std::move(router)),
       experts_(std::move(experts)),
       shared_(std::move(shared)),
@@ -52,8 +52,7 @@ double MoeLayer::flops_per_token(std::int64_t seq_len) const {
 }
 
 std::int64_t MoeLayer::active_parameter_count() {
-  return router_->parameter_count() +
-         experts_->parameter_count() / experts_->num_experts() * k_ +
+  return router_->parameter_count() + experts_->parameter_count() / experts_->num_experts() * k_ +
          (shared_ ? shared_->parameter_count() : 0);
 }
 

@@ -11,8 +11,8 @@
 namespace vpmoe::moe {
 
 struct Dispatched {
-  Tensor x;                          // [M, H] rows grouped by (this rank's) expert
-  std::vector<std::int64_t> rows;    // rows per local expert
+  Tensor x;                        // [M, H] rows grouped by (this rank's) expert
+  std::vector<std::int64_t> rows;  // rows per local expert
 };
 
 class TokenDispatcher {
