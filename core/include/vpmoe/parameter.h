@@ -1,5 +1,6 @@
 #pragma once
 // A trainable tensor and the attributes the optimizer routes it by (role, not name).
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,13 +27,17 @@ enum class Sharding {
 };
 
 std::string_view role_name(ParamRole r);
+
+// The seed of a parameter's initial values: the run seed mixed with the parameter's name
+// (FNV-1a), so the values depend on neither the device nor the order modules are built in.
+std::uint64_t parameter_seed(std::uint64_t run_seed, std::string_view name);
 std::string_view sharding_name(Sharding s);
 
 struct Parameter {
-  std::string name;        // unique within the model, e.g. "layers.3.attention.w_o"
-  Tensor value;            // fp32 main copy
-  Tensor grad;             // fp32 main grad, same shape; accumulated over micro-batches
-  Tensor compute;          // weights the kernels read: bf16 on CUDA, == value on the CPU
+  std::string name;  // unique within the model, e.g. "layers.3.attention.w_o"
+  Tensor value;      // fp32 main copy
+  Tensor grad;       // fp32 main grad, same shape; accumulated over micro-batches
+  Tensor compute;    // weights the kernels read: bf16 on CUDA, == value on the CPU
   ParamRole role = ParamRole::matrix;
   Sharding sharding = Sharding::replicated;
   bool weight_decay = true;

@@ -9,13 +9,6 @@ namespace vpmoe::attention {
 
 namespace {
 
-// FNV-1a of a parameter name: its initial values depend on the run seed and the name only.
-std::uint64_t name_hash(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 Parameter vector_param(const std::string& name, Shape shape, ParamRole role, Device device) {
   Parameter p = Parameter::make(name, std::move(shape), role, device);
   p.weight_decay = false;
@@ -41,7 +34,7 @@ AttentionLayer::AttentionLayer(AttentionOptions o, Device device,
   if (o_.out_bias) b_o_ = vector_param(o_.prefix + ".b_o", {H}, ParamRole::bias, device);
   if (o_.softmax == Softmax::learnable) {
     offset_ = vector_param(o_.prefix + ".softmax_offset", {nh}, ParamRole::vector, device);
-    ops::init_normal(offset_.value, 0.f, float(o_.init_std), o_.seed ^ name_hash(offset_.name));
+    ops::init_normal(offset_.value, 0.f, float(o_.init_std), parameter_seed(o_.seed, offset_.name));
   } else if (o_.softmax == Softmax::off_by_one) {
     zero_offset_ = Tensor::zeros({nh}, DType::f32, device);
   }
@@ -59,7 +52,7 @@ AttentionLayer::AttentionLayer(AttentionOptions o, Device device,
 
 Parameter AttentionLayer::make_weight(const std::string& name, Shape shape, double std) const {
   Parameter p = Parameter::make(name, std::move(shape), ParamRole::matrix, device_, o_.bf16);
-  ops::init_normal(p.value, 0.f, float(std), o_.seed ^ name_hash(name));
+  ops::init_normal(p.value, 0.f, float(std), parameter_seed(o_.seed, name));
   p.sync_compute();
   return p;
 }

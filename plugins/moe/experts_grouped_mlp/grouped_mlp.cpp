@@ -8,16 +8,6 @@
 
 namespace vpmoe::experts {
 
-namespace {
-
-std::uint64_t name_hash(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
-
 GroupedMlp::GroupedMlp(GroupedMlpOptions o, Device device) : o_(std::move(o)), device_(device) {
   if (o_.experts <= 0 || o_.hidden <= 0 || o_.width <= 0)
     throw Error("moe.experts.grouped_mlp: experts, hidden and width must be positive");
@@ -26,7 +16,7 @@ GroupedMlp::GroupedMlp(GroupedMlpOptions o, Device device) : o_(std::move(o)), d
     Parameter p = Parameter::make(o_.prefix + "." + name, std::move(s), ParamRole::expert_matrix,
                                   device, o_.bf16);
     p.sharding = Sharding::expert;
-    ops::init_normal(p.value, 0.f, float(std), o_.seed ^ name_hash(p.name));
+    ops::init_normal(p.value, 0.f, float(std), parameter_seed(o_.seed, p.name));
     p.sync_compute();
     return p;
   };

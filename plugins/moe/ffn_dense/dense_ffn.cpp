@@ -8,17 +8,6 @@
 
 namespace vpmoe::ffn {
 
-namespace {
-
-// FNV-1a of a parameter name: initial values depend on the run seed and the name only.
-std::uint64_t name_hash(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
-
 DenseFfn::DenseFfn(DenseOptions o, Device device) : o_(std::move(o)), device_(device) {
   if (o_.hidden <= 0 || o_.width <= 0)
     throw Error("ffn.dense: hidden and width must be positive, got " + std::to_string(o_.hidden) +
@@ -26,7 +15,7 @@ DenseFfn::DenseFfn(DenseOptions o, Device device) : o_(std::move(o)), device_(de
   auto weight = [&](const std::string& name, Shape s, double std) {
     Parameter p =
         Parameter::make(o_.prefix + "." + name, std::move(s), ParamRole::matrix, device, o_.bf16);
-    ops::init_normal(p.value, 0.f, float(std), o_.seed ^ name_hash(p.name));
+    ops::init_normal(p.value, 0.f, float(std), parameter_seed(o_.seed, p.name));
     p.sync_compute();
     return p;
   };

@@ -8,16 +8,6 @@
 
 namespace vpmoe::router {
 
-namespace {
-
-std::uint64_t name_hash(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
-
 DeepSeekRouter::DeepSeekRouter(RouterOptions o, Device device)
     : o_(std::move(o)), device_(device), beta_(std::size_t(o_.shape.experts), 0.f) {
   const RoutingShape& s = o_.shape;
@@ -29,11 +19,11 @@ DeepSeekRouter::DeepSeekRouter(RouterOptions o, Device device)
                 std::to_string(s.groups) + " groups");
   // Router parameters stay fp32 on every device (router_dtype = fp32).
   w_ = Parameter::make(o_.prefix + ".weight", {s.experts, o_.hidden}, ParamRole::router, device);
-  ops::init_normal(w_.value, 0.f, float(o_.init_std), o_.seed ^ name_hash(w_.name));
+  ops::init_normal(w_.value, 0.f, float(o_.init_std), parameter_seed(o_.seed, w_.name));
   if (o_.linear_bias) {
     b_ = Parameter::make(o_.prefix + ".bias", {s.experts}, ParamRole::bias, device);
     b_.weight_decay = false;
-    ops::init_normal(b_.value, 0.f, float(o_.init_std), o_.seed ^ name_hash(b_.name));
+    ops::init_normal(b_.value, 0.f, float(o_.init_std), parameter_seed(o_.seed, b_.name));
   }
 }
 
