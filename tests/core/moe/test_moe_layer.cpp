@@ -11,6 +11,7 @@
 #include "grouped_mlp.h"
 #include "moe/local_dispatcher.h"
 #include "moe/moe_layer.h"
+#include "plugins/moe/moe_test_util.h"
 #include "vpmoe/config.h"
 
 namespace vpmoe::testing {
@@ -37,19 +38,6 @@ std::unique_ptr<moe::MoeLayer> make_layer(const Config& c, Device dev = Device::
   return std::make_unique<moe::MoeLayer>(
       router::build(a), experts::build(a), ffn::build(a),
       std::make_unique<moe::LocalDispatcher>(c.moe.num_experts, dev), c.moe.topk);
-}
-
-using Params = std::map<std::string, Vec>;
-
-Params randomise(Module& m, std::mt19937& g) {
-  Params out;
-  for (Parameter* p : m.parameters()) {
-    std::vector<float> v = randn(g, p->value.numel(), -0.5f, 0.5f);
-    p->value.copy_from(Tensor::from_floats(v, p->value.shape(), DType::f32));
-    p->sync_compute();
-    out[p->name] = Vec(v.begin(), v.end());
-  }
-  return out;
 }
 
 struct Dims {

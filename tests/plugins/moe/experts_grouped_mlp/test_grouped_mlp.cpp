@@ -5,6 +5,7 @@
 
 #include "core/ops_cpu/cpu_test_util.h"
 #include "grouped_mlp.h"
+#include "plugins/moe/moe_test_util.h"
 #include "registry/plugin_loader.h"
 #include "vpmoe/config.h"
 
@@ -30,8 +31,6 @@ BuildArgs args_for(const Config& c, Device dev = Device::cpu(), bool bf16 = fals
   return a;
 }
 
-using Params = std::map<std::string, Vec>;
-
 Vec reference(const Params& p, const Vec& x, const std::vector<std::int64_t>& rows, bool bias,
               std::int64_t H, std::int64_t F) {
   const std::string pre = "layers.2.moe.experts";
@@ -54,17 +53,6 @@ Vec reference(const Params& p, const Vec& x, const std::vector<std::int64_t>& ro
       }
     }
   return y;
-}
-
-Params randomise(Experts& m, std::mt19937& g) {
-  Params out;
-  for (Parameter* p : m.parameters()) {
-    std::vector<float> v = randn(g, p->value.numel(), -0.5f, 0.5f);
-    p->value.copy_from(Tensor::from_floats(v, p->value.shape(), DType::f32));
-    p->sync_compute();
-    out[p->name] = Vec(v.begin(), v.end());
-  }
-  return out;
 }
 
 void check(const Config& c, bool bias) {
@@ -164,16 +152,8 @@ TEST(ExpertsGroupedMlp, CudaMatchesCpu) {
       gpu->parameters()[i]->value.copy_from(cpu->parameters()[i]->value);
       gpu->parameters()[i]->sync_compute();
     }
-    auto on_gpu = [&](const Tensor& t) {
-      Tensor f = t.to(Device::cuda(0));
-      if (!bf16) return std::pair{f, t};
-      Tensor b = Tensor::empty(t.shape(), DType::bf16, Device::cuda(0)), back = f.clone();
-      ops::cast(f, b);
-      ops::cast(b, back);
-      return std::pair{b, back.to(Device::cpu())};
-    };
-    auto [xg, xc] = on_gpu(rand_tensor(g, {M, 1024}));
-    auto [dyg, dyc] = on_gpu(rand_tensor(g, {M, 1024}));
+    auto [xg, xc] = same_on_gpu(rand_tensor(g, {M, 1024}), bf16);
+    auto [dyg, dyc] = same_on_gpu(rand_tensor(g, {M, 1024}), bf16);
     Context cc{Device::cpu(), 1, M, true}, gc{Device::cuda(0), 1, M, true};
     const double tol = bf16 ? 3e-2 : 1e-3;
     expect_close(gpu->forward(gc, xg, rows).to_floats(), to_double(cpu->forward(cc, xc, rows)), tol,

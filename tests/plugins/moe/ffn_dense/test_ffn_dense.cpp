@@ -5,6 +5,7 @@
 
 #include "core/ops_cpu/cpu_test_util.h"
 #include "dense_ffn.h"
+#include "plugins/moe/moe_test_util.h"
 #include "registry/plugin_loader.h"
 #include "vpmoe/config.h"
 
@@ -28,8 +29,6 @@ BuildArgs args_for(const Config& c, int layer, Device dev = Device::cpu(), bool 
   return a;
 }
 
-using Params = std::map<std::string, Vec>;
-
 // y = W2 relu(W1 x + b1)^2 + b2 in double, x [N, H].
 Vec reference(const Params& p, const std::string& pre, const Vec& x, std::int64_t N, std::int64_t H,
               std::int64_t F, bool bias) {
@@ -50,17 +49,6 @@ Vec reference(const Params& p, const std::string& pre, const Vec& x, std::int64_
     }
   }
   return y;
-}
-
-Params randomise(FeedForward& m, std::mt19937& g) {
-  Params out;
-  for (Parameter* p : m.parameters()) {
-    std::vector<float> v = randn(g, p->value.numel(), -0.5f, 0.5f);
-    p->value.copy_from(Tensor::from_floats(v, p->value.shape(), DType::f32));
-    p->sync_compute();
-    out[p->name] = Vec(v.begin(), v.end());
-  }
-  return out;
 }
 
 void check_layer(const Config& c, int layer, std::int64_t F, const std::string& pre, bool bias) {
@@ -171,16 +159,8 @@ TEST(FfnDense, CudaMatchesCpu) {
       gpu->parameters()[i]->sync_compute();
     }
     const std::int64_t B = 2, T = 300, N = B * T;
-    auto on_gpu = [&](const Tensor& t) {
-      Tensor f = t.to(Device::cuda(0));
-      if (!bf16) return std::pair{f, t};
-      Tensor b = Tensor::empty(t.shape(), DType::bf16, Device::cuda(0)), back = f.clone();
-      ops::cast(f, b);
-      ops::cast(b, back);
-      return std::pair{b, back.to(Device::cpu())};
-    };
-    auto [xg, xc] = on_gpu(rand_tensor(g, {N, 1024}));
-    auto [dyg, dyc] = on_gpu(rand_tensor(g, {N, 1024}));
+    auto [xg, xc] = same_on_gpu(rand_tensor(g, {N, 1024}), bf16);
+    auto [dyg, dyc] = same_on_gpu(rand_tensor(g, {N, 1024}), bf16);
     Context cc{Device::cpu(), B, T, true}, gc{Device::cuda(0), B, T, true};
     const double tol = bf16 ? 3e-2 : 1e-4;
     const Tensor yg = gpu->forward(gc, xg), yc = cpu->forward(cc, xc);
