@@ -132,6 +132,8 @@ void global_l2_norm(std::span<const Tensor> tensors, Tensor& out);
 // ---- casts -------------------------------------------------------------------------------
 // f32 <-> bf16 (round to nearest even), or a plain copy for equal dtypes.
 void cast(const Tensor& src, Tensor& dst);
+// src in dtype: src itself when it already has it, else a new cast copy on src's device.
+Tensor cast_to(const Tensor& src, DType dtype);
 
 // ---- seeded random init ------------------------------------------------------------------
 // Element i gets a value that depends only on (seed, offset + i): the same bits on the CPU and

@@ -11,20 +11,6 @@ Tensor ids(const std::vector<float>& v, Device d) {
   return Tensor::from_floats(v, {std::int64_t(v.size())}, DType::i32, d);
 }
 
-// The embedding ops gather and scatter f32 rows on the CPU: route other dtypes through f32.
-Tensor as_f32(const Tensor& t) {
-  if (t.dtype() == DType::f32) return t;
-  Tensor f = Tensor::empty(t.shape(), DType::f32, t.device());
-  ops::cast(t, f);
-  return f;
-}
-Tensor as_dtype(const Tensor& t, DType d) {
-  if (t.dtype() == d) return t;
-  Tensor o = Tensor::empty(t.shape(), d, t.device());
-  ops::cast(t, o);
-  return o;
-}
-
 }  // namespace
 
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
@@ -53,10 +39,11 @@ Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
   token_of_row_ = ids(token_of_row, device_);
   slot_of_row_ = ids(slot_of_row, device_);
   row_of_slot_ = ids(row_of_slot, device_);
-  weights_ = as_dtype(r.weights.view({N_, 1, k_}), dtype_);
+  weights_ = ops::cast_to(r.weights.view({N_, 1, k_}), dtype_);
+  // The embedding ops move f32 rows (the CPU ones take only f32): other dtypes go through f32.
   Tensor xp = Tensor::empty({M, H_}, DType::f32, device_);
-  ops::embedding_forward(token_of_row_, as_f32(x), xp);
-  d.x = as_dtype(xp, dtype_);
+  ops::embedding_forward(token_of_row_, ops::cast_to(x, DType::f32), xp);
+  d.x = ops::cast_to(xp, dtype_);
   return d;
 }
 
@@ -64,8 +51,8 @@ Tensor LocalDispatcher::combine(const Tensor& y) {
   const std::int64_t M = N_ * k_;
   check_shape(y, {M, H_}, "moe combine: expert outputs");
   Tensor slots = Tensor::empty({M, H_}, DType::f32, device_);
-  ops::embedding_forward(row_of_slot_, as_f32(y), slots);
-  y_slots_ = as_dtype(slots, dtype_).view({N_, k_, H_});
+  ops::embedding_forward(row_of_slot_, ops::cast_to(y, DType::f32), slots);
+  y_slots_ = ops::cast_to(slots, dtype_).view({N_, k_, H_});
   Tensor out = Tensor::empty({N_, 1, H_}, dtype_, device_);
   ops::gemm(weights_, y_slots_, out);
   return out.view({N_, H_});
@@ -73,22 +60,22 @@ Tensor LocalDispatcher::combine(const Tensor& y) {
 
 Tensor LocalDispatcher::combine_backward(const Tensor& dout, Tensor& dweights) {
   check_shape(dout, {N_, H_}, "moe combine backward: dout");
-  const Tensor g = as_dtype(dout, dtype_).view({N_, 1, H_});
+  const Tensor g = ops::cast_to(dout, dtype_).view({N_, 1, H_});
   dweights = Tensor::empty({N_, 1, k_}, DType::f32, device_);
   ops::gemm(g, y_slots_, dweights, false, true);  // [1, H] . [k, H]^T
   dweights = dweights.view({N_, k_});
   Tensor dslots = Tensor::empty({N_, k_, H_}, dtype_, device_);
   ops::gemm(weights_, g, dslots, true, false);  // [k, 1] . [1, H]
   Tensor dy = Tensor::empty({N_ * k_, H_}, DType::f32, device_);
-  ops::embedding_forward(slot_of_row_, as_f32(dslots.view({N_ * k_, H_})), dy);
+  ops::embedding_forward(slot_of_row_, ops::cast_to(dslots.view({N_ * k_, H_}), DType::f32), dy);
   y_slots_ = Tensor();
-  return as_dtype(dy, dtype_);
+  return ops::cast_to(dy, dtype_);
 }
 
 Tensor LocalDispatcher::dispatch_backward(const Tensor& dxp) {
   check_shape(dxp, {N_ * k_, H_}, "moe dispatch backward: dx");
   Tensor dx = Tensor::zeros({N_, H_}, DType::f32, device_);
-  ops::embedding_backward(token_of_row_, as_f32(dxp), dx);
+  ops::embedding_backward(token_of_row_, ops::cast_to(dxp, DType::f32), dx);
   return dx;
 }
 

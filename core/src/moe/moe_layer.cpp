@@ -80,10 +80,7 @@ Tensor MoeLayer::backward(const Context& ctx, const Tensor& dy) {
   Tensor dx = dispatcher_->dispatch_backward(experts_->backward(ectx, dyp));  // f32
   ops::axpy(1.f, router_->backward(ctx, dweights), dx);
   if (shared_) ops::axpy(1.f, shared_->backward(ctx, dy), dx);
-  if (dtype_ == DType::f32) return dx;
-  Tensor out = Tensor::empty(dx.shape(), dtype_, dx.device());
-  ops::cast(dx, out);
-  return out;
+  return ops::cast_to(dx, dtype_);
 }
 
 void MoeLayer::finish_step(const std::vector<std::int64_t>& summed_counts) {

@@ -168,6 +168,12 @@ void cast(const Tensor& src, Tensor& dst) {
   Device d = common_device("cast", {&src, &dst});
   VPMOE_DISPATCH(cast, d, src, dst);
 }
+Tensor cast_to(const Tensor& src, DType dtype) {
+  if (src.dtype() == dtype) return src;
+  Tensor dst = Tensor::empty(src.shape(), dtype, src.device());
+  cast(src, dst);
+  return dst;
+}
 void init_normal(Tensor& t, float mean, float std, std::uint64_t seed, std::uint64_t offset) {
   Device d = common_device("init_normal", {&t});
   VPMOE_DISPATCH(init_normal, d, t, mean, std, seed, offset);

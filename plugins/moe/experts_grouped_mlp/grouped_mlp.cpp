@@ -83,12 +83,7 @@ Tensor GroupedMlp::backward(const Context&, const Tensor& dy) {
   const DType dt = a_.dtype();
   auto bias_grad = [&](const Tensor& d, Parameter& b) {
     if (!o_.bias || M == 0) return;
-    Tensor f = d;
-    if (d.dtype() != DType::f32) {
-      f = Tensor::empty(d.shape(), DType::f32, device_);
-      ops::cast(d, f);
-    }
-    ops::embedding_backward(ids_, f, b.grad);
+    ops::embedding_backward(ids_, ops::cast_to(d, DType::f32), b.grad);
   };
   bias_grad(dy, b2_);
   ops::gemm_grouped_wgrad(dy, a_, w2_.grad, rows_, 1.f, 1.f);

@@ -39,11 +39,7 @@ double DeepSeekRouter::flops_per_token(std::int64_t) const {
 Routing DeepSeekRouter::forward(const Context& ctx, const Tensor& x) {
   const std::int64_t N = ctx.batch * ctx.seq_len, E = o_.shape.experts, k = o_.shape.k;
   check_shape(x, {N, o_.hidden}, "moe.router.deepseek_v3: x");
-  x32_ = x;
-  if (x.dtype() != DType::f32) {
-    x32_ = Tensor::empty(x.shape(), DType::f32, device_);
-    ops::cast(x, x32_);
-  }
+  x32_ = ops::cast_to(x, DType::f32);
   Tensor z = Tensor::empty({N, E}, DType::f32, device_);
   ops::gemm(x32_, w_.value, z, false, true);
   if (o_.linear_bias) ops::bias_add(z, b_.value);

@@ -133,6 +133,19 @@ TEST(Cast, SameDtypeCopiesAndBadPairsThrow) {
   EXPECT_THROW(ops::cast(a, wrong), Error);
 }
 
+TEST(Cast, CastToReturnsTheSourceOrACastCopy) {
+  std::mt19937 g(605);
+  Tensor a = rand_tensor(g, {3, 5});
+  EXPECT_EQ(ops::cast_to(a, DType::f32).data(), a.data()) << "no copy when the dtype matches";
+  Tensor b = ops::cast_to(a, DType::bf16);
+  EXPECT_EQ(b.dtype(), DType::bf16);
+  EXPECT_EQ(b.shape(), a.shape());
+  Tensor want = Tensor::empty({3, 5}, DType::bf16);
+  ops::cast(a, want);
+  for (int i = 0; i < 15; ++i)
+    EXPECT_EQ(b.data_as<const bf16>()[i].bits, want.data_as<const bf16>()[i].bits) << i;
+}
+
 TEST(Init, NormalStatistics) {
   const std::int64_t n = 1000000;
   Tensor t = Tensor::empty({n}, DType::f32);
