@@ -49,27 +49,6 @@ double sig(double z) {
   return 1 / (1 + std::exp(-z));
 }
 
-// W2 relu(W1 x + b1)^2 + b2 for expert e of stacked weights (or the shared expert, e = -1).
-Vec ffn(const Params& p, const std::string& pre, std::int64_t e, std::int64_t F, std::int64_t H,
-        const double* x) {
-  const Vec &w1 = p.at(pre + ".w1"), &w2 = p.at(pre + ".w2"), &b1 = p.at(pre + ".b1"),
-            &b2 = p.at(pre + ".b2");
-  const std::size_t o1 = std::size_t(e < 0 ? 0 : e * F * H), ob1 = std::size_t(e < 0 ? 0 : e * F),
-                    ob2 = std::size_t(e < 0 ? 0 : e * H);
-  Vec a(static_cast<std::size_t>(F)), y(static_cast<std::size_t>(H));
-  for (std::int64_t f = 0; f < F; ++f) {
-    double h = b1[ob1 + f];
-    for (std::int64_t c = 0; c < H; ++c) h += w1[o1 + f * H + c] * x[c];
-    a[std::size_t(f)] = h > 0 ? h * h : 0;
-  }
-  for (std::int64_t c = 0; c < H; ++c) {
-    double v = b2[ob2 + c];
-    for (std::int64_t f = 0; f < F; ++f) v += w2[o1 + c * F + f] * a[std::size_t(f)];
-    y[std::size_t(c)] = v;
-  }
-  return y;
-}
-
 // out [N, H] for the given choices (all experts when ids is empty), and the aux loss.
 Vec reference(const Dims& d, const Params& p, const Vec& x, const std::vector<float>& ids,
               double* aux) {
@@ -96,11 +75,11 @@ Vec reference(const Dims& d, const Params& p, const Vec& x, const std::vector<fl
     double S = 1e-20;
     for (std::int64_t e : chosen) S += s[std::size_t(e)];
     for (std::int64_t e : chosen) {
-      const Vec y = ffn(p, pre + ".experts", e, d.F, d.H, &x[std::size_t(t * d.H)]);
+      const Vec y = ffn_reference(p, pre + ".experts", e, d.F, d.H, &x[std::size_t(t * d.H)]);
       for (std::int64_t c = 0; c < d.H; ++c)
         out[std::size_t(t * d.H + c)] += 2.5 * s[std::size_t(e)] / S * y[std::size_t(c)];
     }
-    const Vec ys = ffn(p, pre + ".shared_expert", -1, d.S, d.H, &x[std::size_t(t * d.H)]);
+    const Vec ys = ffn_reference(p, pre + ".shared_expert", -1, d.S, d.H, &x[std::size_t(t * d.H)]);
     for (std::int64_t c = 0; c < d.H; ++c) out[std::size_t(t * d.H + c)] += ys[std::size_t(c)];
   }
   double l = 0;

@@ -50,6 +50,15 @@ inline Pair random_pair(const Shape& s, DType dt, float lo = -1.f, float hi = 1.
   std::vector<float> v = random_values(shape_numel(s), dt, lo, hi);
   return {Tensor::from_floats(v, s, dt, gpu()), Tensor::from_floats(v, s, DType::f32, cpu())};
 }
+// An f32 CPU tensor's values on CUDA in dtype, and on the CPU rounded as the CUDA copy is.
+inline Pair same_on_gpu(const Tensor& cpu_f32, DType dt) {
+  Tensor f = cpu_f32.to(gpu());
+  if (dt == DType::f32) return {f, cpu_f32};
+  Tensor d = Tensor::empty(cpu_f32.shape(), dt, gpu()), back = f.clone();
+  ops::cast(f, d);
+  ops::cast(d, back);
+  return {d, back.to(cpu())};
+}
 inline Pair pair_from(const std::vector<float>& v, const Shape& s, DType dt) {
   return {Tensor::from_floats(v, s, dt, gpu()), Tensor::from_floats(v, s, DType::f32, cpu())};
 }

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "attention_reference.h"
+#include "core/ops_cuda/cuda_test_util.h"
 #include "vpmoe/positional.h"
 #include "vpmoe/registry.h"
 
@@ -72,29 +73,6 @@ inline void check_against_reference(Attention& m, const RefShape& s, const RefOp
       m, params, [&](const Params& p) { return loss(p, xv, v1v); }, tol);
 }
 
-// Relative L2 error; a non-finite value anywhere gives +inf.
-inline double rel_l2(const Tensor& a, const Tensor& b) {
-  std::vector<float> p = a.to_floats(), q = b.to_floats();
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (!std::isfinite(p[i])) return INFINITY;
-    num += (double(p[i]) - q[i]) * (double(p[i]) - q[i]);
-    den += double(q[i]) * q[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
-// Same values in dtype on CUDA, and (rounded like them) in f32 on the CPU.
-inline std::pair<Tensor, Tensor> same_on_both(const Tensor& cpu_f32, bool bf16) {
-  Tensor g = cpu_f32.to(Device::cuda(0));
-  if (!bf16) return {g, cpu_f32};
-  Tensor b = Tensor::empty(cpu_f32.shape(), DType::bf16, Device::cuda(0));
-  ops::cast(g, b);
-  Tensor back = Tensor::empty(cpu_f32.shape(), DType::f32, Device::cuda(0));
-  ops::cast(b, back);
-  return {b, back.to(Device::cpu())};
-}
-
 // The CUDA module against the CPU one built with the same parameter values: output, dx, dv1
 // and every parameter gradient, at sizes where tiles and windows matter. Layers > 1 mix with
 // the same random layer-1 values v1 [B, T, ng, d] on both sides.
@@ -111,29 +89,30 @@ inline void check_cuda_matches_cpu(
     pg[i]->value.copy_from(pc[i]->value);
     pg[i]->sync_compute();
   }
-  auto [xg, x] = same_on_both(rand_tensor(g, {B * T, H}), bf16);
-  auto [dyg, dy] = same_on_both(rand_tensor(g, {B * T, H}, -0.01f, 0.01f), bf16);
-  auto [v1g, v1] = same_on_both(rand_tensor(g, {B, T, ng, d}), bf16);
+  const DType dt = bf16 ? DType::bf16 : DType::f32;
+  auto [xg, x] = same_on_gpu(rand_tensor(g, {B * T, H}), dt);
+  auto [dyg, dy] = same_on_gpu(rand_tensor(g, {B * T, H}, -0.01f, 0.01f), dt);
+  auto [v1g, v1] = same_on_gpu(rand_tensor(g, {B, T, ng, d}), dt);
   ValueResidualState vc, vg;
   vc.v1 = v1, vc.dv1 = Tensor::zeros(v1.shape(), DType::f32);
   vg.v1 = v1g, vg.dv1 = Tensor::zeros(v1.shape(), DType::f32, Device::cuda(0));
   Context cc{Device::cpu(), B, T, true}, gc{Device::cuda(0), B, T, true};
   cpu->zero_grad(), gpu->zero_grad();
   const double tol = 3e-2;
-  EXPECT_LT(rel_l2(gpu->forward(gc, xg, mixes ? &vg : nullptr),
-                   cpu->forward(cc, x, mixes ? &vc : nullptr)),
+  EXPECT_LT(rel_err(gpu->forward(gc, xg, mixes ? &vg : nullptr),
+                    cpu->forward(cc, x, mixes ? &vc : nullptr)),
             tol)
       << "forward";
-  EXPECT_LT(rel_l2(gpu->backward(gc, dyg, mixes ? &vg : nullptr),
-                   cpu->backward(cc, dy, mixes ? &vc : nullptr)),
+  EXPECT_LT(rel_err(gpu->backward(gc, dyg, mixes ? &vg : nullptr),
+                    cpu->backward(cc, dy, mixes ? &vc : nullptr)),
             tol)
       << "dx";
-  if (mixes) EXPECT_LT(rel_l2(vg.dv1, vc.dv1), tol) << "dv1";
+  if (mixes) EXPECT_LT(rel_err(vg.dv1, vc.dv1), tol) << "dv1";
   for (std::size_t i = 0; i < pc.size(); ++i) {
     // The log-frequency gradient sums t * (...) over every position with heavy cancellation,
     // which amplifies bf16 activations' rounding (3.4% seen at B=2, T=300; f32 under 3%).
     const bool freq = pc[i]->name.find("log_freq") != std::string::npos;
-    EXPECT_LT(rel_l2(pg[i]->grad, pc[i]->grad), freq && bf16 ? 6e-2 : tol)
+    EXPECT_LT(rel_err(pg[i]->grad, pc[i]->grad), freq && bf16 ? 6e-2 : tol)
         << "grad of " << pc[i]->name;
   }
 }

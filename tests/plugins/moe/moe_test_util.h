@@ -1,11 +1,9 @@
 #pragma once
 // Shared by the MoE tests: every parameter of a module set to fresh random values (returned by
-// name, in double), and a tensor with the same values on CUDA (in bf16 when asked) and on the
-// CPU (rounded like the CUDA copy).
+// name, in double), and one FFN in double precision.
 #include <map>
 #include <random>
 #include <string>
-#include <utility>
 
 #include "core/ops_cpu/cpu_test_util.h"
 #include "vpmoe/module.h"
@@ -25,14 +23,24 @@ inline Params randomise(Module& m, std::mt19937& g) {
   return out;
 }
 
-// {CUDA tensor, CPU f32 tensor with the same values}.
-inline std::pair<Tensor, Tensor> same_on_gpu(const Tensor& cpu_f32, bool bf16) {
-  Tensor f = cpu_f32.to(Device::cuda(0));
-  if (!bf16) return {f, cpu_f32};
-  Tensor b = Tensor::empty(cpu_f32.shape(), DType::bf16, Device::cuda(0)), back = f.clone();
-  ops::cast(f, b);
-  ops::cast(b, back);
-  return {b, back.to(Device::cpu())};
+// One FFN of spec/moe.md §1 in double for one token x [H]: W2 relu(W1 x + b1)^2 + b2, from the
+// parameters named pre.w1/b1/w2/b2; with e >= 0 they are stacks and expert e is used.
+inline Vec ffn_reference(const Params& p, const std::string& pre, std::int64_t e, std::int64_t F,
+                         std::int64_t H, const double* x, bool bias = true) {
+  const Vec &w1 = p.at(pre + ".w1"), &w2 = p.at(pre + ".w2");
+  const std::size_t s = std::size_t(e < 0 ? 0 : e), o = s * std::size_t(F * H);
+  Vec a(static_cast<std::size_t>(F)), y(static_cast<std::size_t>(H));
+  for (std::int64_t f = 0; f < F; ++f) {
+    double h = bias ? p.at(pre + ".b1")[s * std::size_t(F) + std::size_t(f)] : 0.0;
+    for (std::int64_t c = 0; c < H; ++c) h += w1[o + std::size_t(f * H + c)] * x[c];
+    a[std::size_t(f)] = h > 0 ? h * h : 0.0;
+  }
+  for (std::int64_t c = 0; c < H; ++c) {
+    double v = bias ? p.at(pre + ".b2")[s * std::size_t(H) + std::size_t(c)] : 0.0;
+    for (std::int64_t f = 0; f < F; ++f) v += w2[o + std::size_t(c * F + f)] * a[std::size_t(f)];
+    y[std::size_t(c)] = v;
+  }
+  return y;
 }
 
 }  // namespace vpmoe::testing

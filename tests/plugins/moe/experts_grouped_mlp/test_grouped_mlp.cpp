@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/ops_cpu/cpu_test_util.h"
+#include "core/ops_cuda/cuda_test_util.h"
 #include "grouped_mlp.h"
 #include "plugins/moe/moe_test_util.h"
 #include "registry/plugin_loader.h"
@@ -31,26 +32,16 @@ BuildArgs args_for(const Config& c, Device dev = Device::cpu(), bool bf16 = fals
   return a;
 }
 
+// Each row through its own expert: rows[e] consecutive rows for expert e.
 Vec reference(const Params& p, const Vec& x, const std::vector<std::int64_t>& rows, bool bias,
               std::int64_t H, std::int64_t F) {
-  const std::string pre = "layers.2.moe.experts";
-  const Vec &w1 = p.at(pre + ".w1"), &w2 = p.at(pre + ".w2");
-  Vec y(x.size());
+  Vec y;
   std::int64_t r = 0;
   for (std::size_t e = 0; e < rows.size(); ++e)
     for (std::int64_t i = 0; i < rows[e]; ++i, ++r) {
-      Vec a(static_cast<std::size_t>(F));
-      for (std::int64_t f = 0; f < F; ++f) {
-        double h = bias ? p.at(pre + ".b1")[e * F + f] : 0.0;
-        for (std::int64_t c = 0; c < H; ++c)
-          h += w1[(e * F + f) * H + c] * x[std::size_t(r * H + c)];
-        a[std::size_t(f)] = h > 0 ? h * h : 0.0;
-      }
-      for (std::int64_t c = 0; c < H; ++c) {
-        double v = bias ? p.at(pre + ".b2")[e * H + c] : 0.0;
-        for (std::int64_t f = 0; f < F; ++f) v += w2[(e * H + c) * F + f] * a[std::size_t(f)];
-        y[std::size_t(r * H + c)] = v;
-      }
+      const Vec row = ffn_reference(p, "layers.2.moe.experts", std::int64_t(e), F, H,
+                                    &x[std::size_t(r * H)], bias);
+      y.insert(y.end(), row.begin(), row.end());
     }
   return y;
 }
@@ -152,8 +143,8 @@ TEST(ExpertsGroupedMlp, CudaMatchesCpu) {
       gpu->parameters()[i]->value.copy_from(cpu->parameters()[i]->value);
       gpu->parameters()[i]->sync_compute();
     }
-    auto [xg, xc] = same_on_gpu(rand_tensor(g, {M, 1024}), bf16);
-    auto [dyg, dyc] = same_on_gpu(rand_tensor(g, {M, 1024}), bf16);
+    auto [xg, xc] = same_on_gpu(rand_tensor(g, {M, 1024}), bf16 ? DType::bf16 : DType::f32);
+    auto [dyg, dyc] = same_on_gpu(rand_tensor(g, {M, 1024}), bf16 ? DType::bf16 : DType::f32);
     Context cc{Device::cpu(), 1, M, true}, gc{Device::cuda(0), 1, M, true};
     const double tol = bf16 ? 3e-2 : 1e-3;
     expect_close(gpu->forward(gc, xg, rows).to_floats(), to_double(cpu->forward(cc, xc, rows)), tol,

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/ops_cpu/cpu_test_util.h"
+#include "core/ops_cuda/cuda_test_util.h"
 #include "dense_ffn.h"
 #include "plugins/moe/moe_test_util.h"
 #include "registry/plugin_loader.h"
@@ -29,24 +30,13 @@ BuildArgs args_for(const Config& c, int layer, Device dev = Device::cpu(), bool 
   return a;
 }
 
-// y = W2 relu(W1 x + b1)^2 + b2 in double, x [N, H].
+// The FFN of every row of x [N, H].
 Vec reference(const Params& p, const std::string& pre, const Vec& x, std::int64_t N, std::int64_t H,
               std::int64_t F, bool bias) {
-  const Vec &w1 = p.at(pre + ".w1"), &w2 = p.at(pre + ".w2");
-  Vec y(std::size_t(N * H));
+  Vec y;
   for (std::int64_t n = 0; n < N; ++n) {
-    Vec a(static_cast<std::size_t>(F), 0.0);
-    for (std::int64_t f = 0; f < F; ++f) {
-      double h = bias ? p.at(pre + ".b1")[std::size_t(f)] : 0.0;
-      for (std::int64_t c = 0; c < H; ++c)
-        h += w1[std::size_t(f * H + c)] * x[std::size_t(n * H + c)];
-      a[std::size_t(f)] = h > 0 ? h * h : 0.0;
-    }
-    for (std::int64_t c = 0; c < H; ++c) {
-      double v = bias ? p.at(pre + ".b2")[std::size_t(c)] : 0.0;
-      for (std::int64_t f = 0; f < F; ++f) v += w2[std::size_t(c * F + f)] * a[std::size_t(f)];
-      y[std::size_t(n * H + c)] = v;
-    }
+    const Vec row = ffn_reference(p, pre, -1, F, H, &x[std::size_t(n * H)], bias);
+    y.insert(y.end(), row.begin(), row.end());
   }
   return y;
 }
@@ -159,8 +149,8 @@ TEST(FfnDense, CudaMatchesCpu) {
       gpu->parameters()[i]->sync_compute();
     }
     const std::int64_t B = 2, T = 300, N = B * T;
-    auto [xg, xc] = same_on_gpu(rand_tensor(g, {N, 1024}), bf16);
-    auto [dyg, dyc] = same_on_gpu(rand_tensor(g, {N, 1024}), bf16);
+    auto [xg, xc] = same_on_gpu(rand_tensor(g, {N, 1024}), bf16 ? DType::bf16 : DType::f32);
+    auto [dyg, dyc] = same_on_gpu(rand_tensor(g, {N, 1024}), bf16 ? DType::bf16 : DType::f32);
     Context cc{Device::cpu(), B, T, true}, gc{Device::cuda(0), B, T, true};
     const double tol = bf16 ? 3e-2 : 1e-4;
     const Tensor yg = gpu->forward(gc, xg), yc = cpu->forward(cc, xc);
