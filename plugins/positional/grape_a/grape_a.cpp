@@ -28,9 +28,10 @@ std::vector<double> alibi_slopes(int heads) {
   return s;
 }
 
-Tensor GrapeA::slopes() const {
-  const std::vector<double> s = alibi_slopes(heads_);
-  return Tensor::from_floats(std::vector<float>(s.begin(), s.end()), {heads_}, DType::f32, device_);
+GrapeA::GrapeA(int heads, Device device) : heads_(heads) {
+  const std::vector<double> s = alibi_slopes(heads);
+  slopes_ =
+      Tensor::from_floats(std::vector<float>(s.begin(), s.end()), {heads}, DType::f32, device);
 }
 
 std::unique_ptr<Positional> build(const BuildArgs& args) {

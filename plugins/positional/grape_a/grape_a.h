@@ -15,7 +15,7 @@ std::vector<double> alibi_slopes(int heads);
 
 class GrapeA final : public Positional {
  public:
-  GrapeA(int heads, Device device) : heads_(heads), device_(device) {}
+  GrapeA(int heads, Device device);
   Type type() const override { return Type::additive; }
   std::string spec_name() const override { return "positional.grape_a"; }
   std::vector<Parameter*> parameters() override { return {}; }
@@ -23,11 +23,12 @@ class GrapeA final : public Positional {
   double flops_per_token(std::int64_t seq_len) const override {
     return 2.0 * heads_ * static_cast<double>(seq_len);
   }
-  Tensor slopes() const override;
+  // Fixed slopes, uploaded once: the attention asks for them on every call.
+  Tensor slopes() const override { return slopes_; }
 
  private:
   int heads_;
-  Device device_;
+  Tensor slopes_;
 };
 
 std::unique_ptr<Positional> build(const BuildArgs& args);
