@@ -16,6 +16,9 @@ struct Context {
   std::int64_t batch = 1;    // sequences in the micro-batch
   std::int64_t seq_len = 1;  // tokens per sequence (rows = batch * seq_len)
   bool training = true;
+  // Gradient weight of losses a module adds itself (the MoE aux loss): the trainer's loss
+  // scaling, e.g. 1 / micro-batches, so they average like the main loss.
+  double aux_loss_scale = 1.0;
 };
 
 class Module {

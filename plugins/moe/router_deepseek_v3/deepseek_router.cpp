@@ -5,6 +5,7 @@
 #include "vpmoe/config.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
+#include "vpmoe/version.h"
 
 namespace vpmoe::router {
 
@@ -37,15 +38,46 @@ double DeepSeekRouter::flops_per_token(std::int64_t) const {
 }
 
 Routing DeepSeekRouter::forward(const Context& ctx, const Tensor& x) {
-  const std::int64_t N = ctx.batch * ctx.seq_len, E = o_.shape.experts, k = o_.shape.k;
+  const std::int64_t N = ctx.batch * ctx.seq_len, E = o_.shape.experts;
   check_shape(x, {N, o_.hidden}, "moe.router.deepseek_v3: x");
   x32_ = ops::cast_to(x, DType::f32);
   Tensor z = Tensor::empty({N, E}, DType::f32, device_);
   ops::gemm(x32_, w_.value, z, false, true);
   if (o_.linear_bias) ops::bias_add(z, b_.value);
-  sigma_ = z.to_floats();
-  for (float& v : sigma_) v = float(1.0 / (1.0 + std::exp(-double(v))));
+  have_forward_ = true;
+  return device_.is_cuda() ? forward_cuda(ctx, z) : forward_host(ctx, z);
+}
 
+Tensor DeepSeekRouter::backward(const Context& ctx, const Tensor& dweights) {
+  const std::int64_t N = ctx.batch * ctx.seq_len, k = o_.shape.k;
+  if (!have_forward_) throw Error("moe.router.deepseek_v3: backward before forward");
+  check_shape(dweights, {N, k}, "moe.router.deepseek_v3: dweights");
+  const Tensor dz = device_.is_cuda() ? backward_cuda(ctx, dweights) : backward_host(ctx, dweights);
+  have_forward_ = false;
+  return logit_grads_to_input(dz);
+}
+
+Tensor DeepSeekRouter::logit_grads_to_input(const Tensor& dz) {
+  if (o_.linear_bias) ops::bias_grad(dz, b_.grad, true);
+  ops::gemm(dz, x32_, w_.grad, true, false, 1.f, 1.f);
+  Tensor dx = Tensor::empty({dz.size(0), o_.hidden}, DType::f32, device_);
+  ops::gemm(dz, w_.value, dx);
+  x32_ = Tensor();
+  return dx;
+}
+
+double DeepSeekRouter::aux_loss() const {
+  if (aux_loss_device_.defined()) {
+    aux_loss_ = aux_loss_device_.item();
+    aux_loss_device_ = Tensor();
+  }
+  return aux_loss_;
+}
+
+Routing DeepSeekRouter::forward_host(const Context& ctx, const Tensor& zt) {
+  const std::int64_t N = ctx.batch * ctx.seq_len, E = o_.shape.experts, k = o_.shape.k;
+  sigma_ = zt.to_floats();
+  for (float& v : sigma_) v = float(1.0 / (1.0 + std::exp(-double(v))));
   experts_.assign(std::size_t(N * k), 0);
   std::vector<float> weights(std::size_t(N * k));
   Routing r;
@@ -58,9 +90,10 @@ Routing DeepSeekRouter::forward(const Context& ctx, const Tensor& x) {
                    std::span<float>(weights).subspan(std::size_t(t * k), k));
     for (std::int64_t i = 0; i < k; ++i) ++r.tokens_per_expert[std::size_t(experts_[t * k + i])];
   }
-
-  // The aux loss and its (upstream-independent) gradient, per sequence or over the batch.
+  // The aux loss and its (upstream-independent) gradient, per sequence or over the batch; the
+  // gradient is weighted by ctx.aux_loss_scale in the backward.
   aux_loss_ = 0;
+  aux_loss_device_ = Tensor();
   dsigma_aux_.assign(sigma_.size(), 0.0);
   if (o_.balancing != "none") {
     const std::int64_t seqs = o_.balancing == "seq_aux_loss" ? ctx.batch : 1, T = N / seqs;
@@ -78,12 +111,11 @@ Routing DeepSeekRouter::forward(const Context& ctx, const Tensor& x) {
   return r;
 }
 
-Tensor DeepSeekRouter::backward(const Context& ctx, const Tensor& dweights) {
+Tensor DeepSeekRouter::backward_host(const Context& ctx, const Tensor& dweights) {
   const std::int64_t N = ctx.batch * ctx.seq_len, E = o_.shape.experts, k = o_.shape.k;
-  if (sigma_.empty()) throw Error("moe.router.deepseek_v3: backward before forward");
-  check_shape(dweights, {N, k}, "moe.router.deepseek_v3: dweights");
   const std::vector<float> dw = dweights.to_floats();
   std::vector<double> dsigma = dsigma_aux_;
+  for (double& v : dsigma) v *= ctx.aux_loss_scale;
   for (std::int64_t t = 0; t < N; ++t)
     combine_backward(o_.shape, std::span<const float>(sigma_).subspan(std::size_t(t * E), E),
                      std::span<const std::int32_t>(experts_).subspan(std::size_t(t * k), k),
@@ -92,14 +124,53 @@ Tensor DeepSeekRouter::backward(const Context& ctx, const Tensor& dweights) {
   std::vector<float> dz(dsigma.size());
   for (std::size_t i = 0; i < dz.size(); ++i)
     dz[i] = float(dsigma[i] * sigma_[i] * (1.0 - sigma_[i]));
-  const Tensor dzt = Tensor::from_floats(dz, {N, E}, DType::f32, device_);
-  if (o_.linear_bias) ops::bias_grad(dzt, b_.grad, true);
-  ops::gemm(dzt, x32_, w_.grad, true, false, 1.f, 1.f);
-  Tensor dx = Tensor::empty({N, o_.hidden}, DType::f32, device_);
-  ops::gemm(dzt, w_.value, dx);
   sigma_.clear();
-  x32_ = Tensor();
-  return dx;
+  return Tensor::from_floats(dz, {N, E}, DType::f32, device_);
+}
+
+#if VPMOE_HAS_CUDA
+Routing DeepSeekRouter::forward_cuda(const Context& ctx, const Tensor& z) {
+  if (o_.expert_bias && beta_stale_) {
+    beta_device_ = Tensor::from_floats(beta_, {o_.shape.experts}, DType::f32, device_);
+    beta_stale_ = false;
+  }
+  const bool aux = o_.balancing != "none";
+  const std::int64_t seqs = o_.balancing == "seq_aux_loss" ? ctx.batch : 1;
+  device_state_ = cuda::route_forward(o_.shape, z, o_.expert_bias ? beta_device_ : Tensor(), seqs,
+                                      aux, o_.aux_coeff);
+  aux_loss_ = 0;
+  aux_loss_device_ = aux ? device_state_.aux_loss : Tensor();
+  Routing r;
+  std::vector<std::int32_t> counts(std::size_t(o_.shape.experts));
+  device_copy(counts.data(), Device::cpu(), device_state_.counts.data(), device_,
+              counts.size() * sizeof(std::int32_t));
+  r.tokens_per_expert.assign(counts.begin(), counts.end());
+  r.experts = device_state_.experts;
+  r.weights = device_state_.weights;
+  return r;
+}
+
+Tensor DeepSeekRouter::backward_cuda(const Context& ctx, const Tensor& dweights) {
+  Tensor dz = cuda::route_backward(o_.shape, device_state_, ops::cast_to(dweights, DType::f32),
+                                   o_.aux_coeff, ctx.aux_loss_scale);
+  device_state_ = cuda::RouteState();
+  return dz;
+}
+#else
+Routing DeepSeekRouter::forward_cuda(const Context&, const Tensor&) {
+  throw Error("moe.router.deepseek_v3: this build has no CUDA parts");
+}
+Tensor DeepSeekRouter::backward_cuda(const Context&, const Tensor&) {
+  throw Error("moe.router.deepseek_v3: this build has no CUDA parts");
+}
+#endif
+
+void DeepSeekRouter::set_expert_bias(std::vector<float> beta) {
+  if (beta.size() != beta_.size())
+    throw Error("moe.router.deepseek_v3: expert bias needs " + std::to_string(beta_.size()) +
+                " values, got " + std::to_string(beta.size()));
+  beta_ = std::move(beta);
+  beta_stale_ = true;
 }
 
 void DeepSeekRouter::update_expert_bias(const std::vector<std::int64_t>& counts) {
@@ -114,6 +185,7 @@ void DeepSeekRouter::update_expert_bias(const std::vector<std::int64_t>& counts)
     const double d = mean - double(counts[e]);
     beta_[e] += float(o_.bias_update_rate * double((d > 0) - (d < 0)));
   }
+  beta_stale_ = true;
 }
 
 std::unique_ptr<Router> build(const BuildArgs& args) {

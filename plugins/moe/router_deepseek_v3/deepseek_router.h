@@ -1,12 +1,13 @@
 #pragma once
 // moe.router.deepseek_v3 (spec/moe.md §2, §4, §5). The logits are an fp32 GEMM on the module's
-// device; selection, combine weights and the aux loss run on the host in double (routing_math),
-// whatever the device: exact and simple, and a known cost on CUDA (one [N, E] copy each way
-// per layer) until a fused routing kernel replaces it.
+// device. On the CPU, selection, combine weights and the aux loss run in double (routing_math,
+// the reference); on CUDA, in the routing kernels (routing_cuda), which make the same choices
+// on the same logits. Only the per-expert counts come back to the host.
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "routing_cuda.h"
 #include "routing_math.h"
 #include "vpmoe/registry.h"
 #include "vpmoe/router.h"
@@ -34,11 +35,12 @@ class DeepSeekRouter final : public Router {
   double flops_per_token(std::int64_t seq_len) const override;
   Routing forward(const Context& ctx, const Tensor& x) override;
   Tensor backward(const Context& ctx, const Tensor& dweights) override;
-  double aux_loss() const override { return aux_loss_; }
+  double aux_loss() const override;
   void update_expert_bias(const std::vector<std::int64_t>& counts) override;
 
+  // The selection bias beta: host state (checkpointed), mirrored on the device when it changes.
   const std::vector<float>& expert_bias() const { return beta_; }
-  std::vector<float>& expert_bias() { return beta_; }
+  void set_expert_bias(std::vector<float> beta);
   const RouterOptions& options() const { return o_; }
 
  private:
@@ -46,12 +48,25 @@ class DeepSeekRouter final : public Router {
   Device device_;
   Parameter w_, b_;
   std::vector<float> beta_;  // selection-only bias, not trained by the optimizer
-  // Kept from forward: the fp32 input, the scores, the choices, the aux loss's sigma grads.
+  Tensor beta_device_;       // its copy on a CUDA device, refreshed when beta_ changes
+  bool beta_stale_ = true;
+
+  Routing forward_host(const Context& ctx, const Tensor& z);
+  Tensor backward_host(const Context& ctx, const Tensor& dweights);
+  Routing forward_cuda(const Context& ctx, const Tensor& z);
+  Tensor backward_cuda(const Context& ctx, const Tensor& dweights);
+  Tensor logit_grads_to_input(const Tensor& dz);
+
+  // Kept from forward: the fp32 input; on the host the scores, choices and the aux loss's
+  // sigma gradient; on CUDA the kernels' state.
   Tensor x32_;
   std::vector<float> sigma_;
   std::vector<std::int32_t> experts_;
   std::vector<double> dsigma_aux_;
-  double aux_loss_ = 0;
+  cuda::RouteState device_state_;
+  bool have_forward_ = false;
+  mutable Tensor aux_loss_device_;  // read (once) when aux_loss() is asked for
+  mutable double aux_loss_ = 0;
 };
 
 std::unique_ptr<Router> build(const BuildArgs& args);

@@ -9,6 +9,7 @@
 #include "deepseek_router.h"
 #include "registry/plugin_loader.h"
 #include "vpmoe/config.h"
+#include "vpmoe/version.h"
 
 namespace vpmoe::testing {
 namespace {
@@ -67,7 +68,7 @@ TEST(RouterDeepSeekV3, SelectionMatchesBruteForceAndTheGroupLimit) {
   const Config c = small_config();
   auto r = make(c);
   std::mt19937 g(1);
-  for (float& b : r->expert_bias()) b = randn(g, 1, -0.2f, 0.2f)[0];
+  r->set_expert_bias(randn(g, 16, -0.2f, 0.2f));
   const std::int64_t B = 3, T = 20, N = B * T, E = 16, H = 8;
   Tensor x = rand_tensor(g, {N, H}, -2.f, 2.f);
   Context ctx{Device::cpu(), B, T, true};
@@ -110,7 +111,9 @@ TEST(RouterDeepSeekV3, LargeBiasForcesAnExpertWithoutChangingTheWeightsFormula) 
   std::mt19937 g(2);
   Tensor x = rand_tensor(g, {10, 8});
   Context ctx{Device::cpu(), 1, 10, true};
-  r->expert_bias()[13] = 100.f;
+  std::vector<float> beta(16, 0.f);
+  beta[13] = 100.f;
+  r->set_expert_bias(beta);
   const Routing out = r->forward(ctx, x);
   EXPECT_EQ(out.tokens_per_expert[13], 10);
   const std::vector<float> ids = out.experts.to_floats();
@@ -124,10 +127,10 @@ TEST(RouterDeepSeekV3, LargeBiasForcesAnExpertWithoutChangingTheWeightsFormula) 
                 2.5, 1e-5);
 }
 
-// loss = sum(g * weights) + aux, in double, with the choices fixed to `ids`.
+// loss = sum(g * weights) + aux_scale * aux, in double, with the choices fixed to `ids`.
 struct Ref {
   std::int64_t B, T, E = 16, H = 8, k = 4;
-  double coeff = 0.3;
+  double coeff = 0.3, aux_scale = 1.0;
   bool seq = true;
   double loss(const Vec& W, const Vec& b, const Vec& x, const std::vector<float>& ids,
               const Vec& gw) const {
@@ -164,20 +167,20 @@ struct Ref {
         for (std::int64_t i = 0; i < k; ++i) cnt[std::size_t(p[std::size_t(i)].second)] += 1;
       }
       for (std::int64_t e = 0; e < E; ++e)
-        l += coeff * E / double(k * len * len) * cnt[std::size_t(e)] * psum[std::size_t(e)] /
-             double(seqs);
+        l += aux_scale * coeff * E / double(k * len * len) * cnt[std::size_t(e)] *
+             psum[std::size_t(e)] / double(seqs);
     }
     return l;
   }
 };
 
-void check_gradients(const std::string& balancing, bool seq) {
+void check_gradients(const std::string& balancing, bool seq, double aux_scale = 1.0) {
   const Config c = small_config("router_load_balancing_type = \"" + balancing + "\"\n");
   auto r = make(c);
   std::mt19937 g(3);
   const std::int64_t B = 2, T = 6, N = B * T;
   Tensor x = rand_tensor(g, {N, 8}, -2.f, 2.f);
-  Context ctx{Device::cpu(), B, T, true};
+  Context ctx{Device::cpu(), B, T, true, aux_scale};
   const Routing out = r->forward(ctx, x);
   Tensor gw = rand_tensor(g, {N, 4});
   Ref ref{B, T};
@@ -187,6 +190,7 @@ void check_gradients(const std::string& balancing, bool seq) {
   const Vec W = to_double(r->parameters()[0]->value), b = to_double(r->parameters()[1]->value),
             xv = to_double(x), gv = to_double(gw);
   EXPECT_NEAR(r->aux_loss(), ref.loss(W, b, xv, ids, Vec(gv.size(), 0.0)), 1e-6);
+  ref.aux_scale = aux_scale;
   r->zero_grad();
   const Tensor dx = r->backward(ctx, gw);
   expect_close(dx, fd_grad([&](const Vec& v) { return ref.loss(W, b, v, ids, gv); }, xv, 1e-6),
@@ -207,6 +211,10 @@ TEST(RouterDeepSeekV3, GradientsWithBatchAuxLossMatchFiniteDifferences) {
 }
 TEST(RouterDeepSeekV3, GradientsWithoutAuxLossMatchFiniteDifferences) {
   check_gradients("none", true);
+}
+// The trainer weights the aux loss like the main loss (1 / micro-batches): Context says so.
+TEST(RouterDeepSeekV3, AuxLossScaleWeightsOnlyTheAuxGradient) {
+  check_gradients("seq_aux_loss", true, 0.25);
 }
 
 TEST(RouterDeepSeekV3, ExpertBiasMovesByExactlyTheRate) {
@@ -256,6 +264,76 @@ TEST(RouterDeepSeekV3, PluginRegistersTheName) {
   EXPECT_EQ(reg.create<Router>("moe.router.deepseek_v3", args_for(c))->spec_name(),
             "moe.router.deepseek_v3");
 }
+
+#if VPMOE_HAS_CUDA
+// The routing kernels against routing_math on the same logits: the same choices, counts and
+// weights (the same double comparisons), the aux loss and dlogits to f32 rounding.
+void check_kernels(const router::RoutingShape& s, std::int64_t B, std::int64_t T, bool with_bias,
+                   bool aux, std::uint32_t seed) {
+  const std::int64_t N = B * T, E = s.experts, k = s.k;
+  const double coeff = 0.3, aux_scale = 0.5;
+  std::mt19937 g(seed);
+  const std::vector<float> z = randn(g, std::size_t(N * E), -3.f, 3.f);
+  const std::vector<float> beta =
+      with_bias ? randn(g, std::size_t(E), -0.1f, 0.1f) : std::vector<float>();
+  const std::vector<float> dw = randn(g, std::size_t(N * k));
+  // Host reference.
+  std::vector<float> sigma(z.size()), w(std::size_t(N * k));
+  for (std::size_t i = 0; i < z.size(); ++i)
+    sigma[i] = float(1.0 / (1.0 + std::exp(-double(z[i]))));
+  std::vector<std::int32_t> ids(std::size_t(N * k));
+  std::vector<std::int64_t> counts(std::size_t(E), 0);
+  std::vector<double> dsig(z.size(), 0.0);
+  for (std::int64_t t = 0; t < N; ++t) {
+    const std::span<const float> row(sigma.data() + t * E, std::size_t(E));
+    router::select_experts(s, row, beta, std::span<std::int32_t>(ids).subspan(t * k, k),
+                           std::span<float>(w).subspan(t * k, k));
+    for (std::int64_t i = 0; i < k; ++i) ++counts[std::size_t(ids[std::size_t(t * k + i)])];
+  }
+  double loss = 0;
+  if (aux)
+    for (std::int64_t b = 0; b < B; ++b)
+      loss += router::seq_aux_loss(
+                  s, coeff, std::span<const float>(sigma).subspan(b * T * E, T * E), T,
+                  aux_scale / double(B), std::span<double>(dsig).subspan(b * T * E, T * E)) /
+              double(B);
+  std::vector<double> dz(z.size());
+  for (std::int64_t t = 0; t < N; ++t)
+    router::combine_backward(s, std::span<const float>(sigma).subspan(t * E, E),
+                             std::span<const std::int32_t>(ids).subspan(t * k, k),
+                             std::span<const float>(dw).subspan(t * k, k),
+                             std::span<double>(dsig).subspan(t * E, E));
+  for (std::size_t i = 0; i < dz.size(); ++i) dz[i] = dsig[i] * sigma[i] * (1.0 - sigma[i]);
+
+  const Device gpu = Device::cuda(0);
+  const Tensor zt = Tensor::from_floats(z, {N, E}, DType::f32, gpu);
+  const Tensor bt = with_bias ? Tensor::from_floats(beta, {E}, DType::f32, gpu) : Tensor();
+  const router::cuda::RouteState st = router::cuda::route_forward(s, zt, bt, B, aux, coeff);
+  const std::vector<float> gid = st.experts.to_floats(), gw = st.weights.to_floats(),
+                           gcount = st.counts.to_floats(), gsig = st.sigma.to_floats();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_EQ(int(gid[i]), ids[i]) << "token " << i / std::size_t(k) << " slot " << i % k;
+    ASSERT_EQ(gw[i], w[i]) << "weight, token " << i / std::size_t(k);
+  }
+  for (std::int64_t e = 0; e < E; ++e)
+    EXPECT_EQ(std::int64_t(gcount[std::size_t(e)]), counts[std::size_t(e)]);
+  for (std::size_t i = 0; i < sigma.size(); ++i) ASSERT_EQ(gsig[i], sigma[i]) << "sigma " << i;
+  if (aux) EXPECT_NEAR(st.aux_loss.item(), loss, 1e-5 * loss) << "aux loss";
+  const Tensor gdz = router::cuda::route_backward(
+      s, st, Tensor::from_floats(dw, {N, k}, DType::f32, gpu), coeff, aux_scale);
+  expect_close(gdz.to_floats(), dz, 1e-5, "dlogits");
+}
+
+TEST(RouterDeepSeekV3, RoutingKernelsMatchTheHostMath) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  // The locked shape (group max), two per kept group, and E not a multiple of 32.
+  check_kernels({256, 4, 8, 4, 2.5}, 2, 300, true, true, 11);
+  check_kernels({256, 4, 8, 4, 2.5}, 1, 64, false, false, 12);
+  check_kernels({16, 4, 4, 2, 2.5}, 3, 50, true, true, 13);
+  check_kernels({48, 6, 6, 3, 1.0}, 2, 129, true, true, 14);
+  check_kernels({1000, 8, 20, 4, 2.5}, 1, 70, true, true, 15);
+}
+#endif
 
 TEST(RouterDeepSeekV3, CudaMatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
