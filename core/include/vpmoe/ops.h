@@ -59,6 +59,16 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
 // dtable [V, C] f32 += scatter of dout [N, C] rows by ids (deterministic order).
 void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
 
+// ---- row gather / combine (the MoE token permutation, spec/moe.md §3) ---------------------
+// out[r] = scale[r] * src[idx[r]]: src [V, C], idx [M] i32, scale [M] f32 or undefined (1),
+// out [M, C]. CPU: f32; CUDA: f32 or bf16, src and out in any pairing.
+void gather_rows(const Tensor& src, const Tensor& idx, const Tensor& scale, Tensor& out);
+// out[t] = sum over slots i (in order, fp32) of w[t, i] * src[idx[t, i]]: src [V, C], idx
+// [N, k] i32, w [N, k] f32 or undefined (1), out [N, C]. Deterministic: no atomics.
+void combine_rows(const Tensor& src, const Tensor& idx, const Tensor& w, Tensor& out);
+// Its weight gradient: dw [N, k] f32 = dot(dout[t], src[idx[t, i]]) in fp32.
+void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tensor& idx, Tensor& dw);
+
 // Rotary position rotation ("rotate half"): x [B, T, H, D] (f32 or bf16) is rotated in place,
 // pairing dim m with m + D/2, by the angle t * omega[m] at position t (omega [D/2] shared by
 // the heads, or [H, D/2], f32). inverse rotates by minus the angle: the backward for x.

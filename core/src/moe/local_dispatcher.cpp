@@ -7,8 +7,10 @@ namespace vpmoe::moe {
 
 namespace {
 
-Tensor ids(const std::vector<float>& v, Device d) {
-  return Tensor::from_floats(v, {std::int64_t(v.size())}, DType::i32, d);
+Tensor ids(const std::vector<std::int32_t>& v, Device d) {
+  Tensor t = Tensor::empty({std::int64_t(v.size())}, DType::i32, d);
+  device_copy(t.data(), d, v.data(), Device::cpu(), v.size() * sizeof(std::int32_t));
+  return t;
 }
 
 }  // namespace
@@ -16,12 +18,17 @@ Tensor ids(const std::vector<float>& v, Device d) {
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
   N_ = x.size(0), H_ = x.size(1), k_ = r.experts.size(1), dtype_ = x.dtype();
   check_shape(r.experts, {N_, k_}, "moe dispatch: routing experts");
-  const std::vector<float> chosen = r.experts.to_floats();
+  check_dtype(r.experts, DType::i32, "moe dispatch: routing experts");
+  std::vector<std::int32_t> chosen(std::size_t(N_ * k_));
+  device_copy(chosen.data(), Device::cpu(), r.experts.data(), r.experts.device(),
+              chosen.size() * sizeof(std::int32_t));
   // Stable counting sort by expert: rows of expert e in (token, slot) order.
   Dispatched d;
   d.rows.assign(std::size_t(experts_), 0);
-  for (float e : chosen) {
-    if (e < 0 || e >= float(experts_)) throw Error("moe dispatch: expert id out of range");
+  for (std::int32_t e : chosen) {
+    if (e < 0 || e >= experts_)
+      throw Error("moe dispatch: expert id " + std::to_string(e) + " outside [0, " +
+                  std::to_string(experts_) + ")");
     ++d.rows[std::size_t(e)];
   }
   std::vector<std::int64_t> start(std::size_t(experts_), 0);
@@ -29,53 +36,46 @@ Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
     start[std::size_t(e)] = start[std::size_t(e - 1)] + d.rows[std::size_t(e - 1)];
   const std::int64_t M = N_ * k_;
   const std::size_t m = static_cast<std::size_t>(M);
-  std::vector<float> token_of_row(m), slot_of_row(m), row_of_slot(m);
+  std::vector<std::int32_t> token_of_row(m), slot_of_row(m), row_of_slot(m);
   for (std::int64_t s = 0; s < M; ++s) {
     const std::int64_t row = start[std::size_t(chosen[std::size_t(s)])]++;
-    token_of_row[std::size_t(row)] = float(s / k_);
-    slot_of_row[std::size_t(row)] = float(s);
-    row_of_slot[std::size_t(s)] = float(row);
+    token_of_row[std::size_t(row)] = std::int32_t(s / k_);
+    slot_of_row[std::size_t(row)] = std::int32_t(s);
+    row_of_slot[std::size_t(s)] = std::int32_t(row);
   }
   token_of_row_ = ids(token_of_row, device_);
-  slot_of_row_ = ids(slot_of_row, device_);
-  row_of_slot_ = ids(row_of_slot, device_);
-  weights_ = ops::cast_to(r.weights.view({N_, 1, k_}), dtype_);
-  // The embedding ops move f32 rows (the CPU ones take only f32): other dtypes go through f32.
-  Tensor xp = Tensor::empty({M, H_}, DType::f32, device_);
-  ops::embedding_forward(token_of_row_, ops::cast_to(x, DType::f32), xp);
-  d.x = ops::cast_to(xp, dtype_);
+  row_of_slot_ = ids(row_of_slot, device_).view({N_, k_});
+  weights_ = ops::cast_to(r.weights, DType::f32);
+  weight_of_row_ = Tensor::empty({M, 1}, DType::f32, device_);
+  ops::gather_rows(weights_.view({M, 1}), ids(slot_of_row, device_), Tensor(), weight_of_row_);
+  weight_of_row_ = weight_of_row_.view({M});
+  d.x = Tensor::empty({M, H_}, dtype_, device_);
+  ops::gather_rows(x, token_of_row_, Tensor(), d.x);
   return d;
 }
 
 Tensor LocalDispatcher::combine(const Tensor& y) {
-  const std::int64_t M = N_ * k_;
-  check_shape(y, {M, H_}, "moe combine: expert outputs");
-  Tensor slots = Tensor::empty({M, H_}, DType::f32, device_);
-  ops::embedding_forward(row_of_slot_, ops::cast_to(y, DType::f32), slots);
-  y_slots_ = ops::cast_to(slots, dtype_).view({N_, k_, H_});
-  Tensor out = Tensor::empty({N_, 1, H_}, dtype_, device_);
-  ops::gemm(weights_, y_slots_, out);
-  return out.view({N_, H_});
+  check_shape(y, {N_ * k_, H_}, "moe combine: expert outputs");
+  y_ = y;
+  Tensor out = Tensor::empty({N_, H_}, dtype_, device_);
+  ops::combine_rows(y, row_of_slot_, weights_, out);
+  return out;
 }
 
 Tensor LocalDispatcher::combine_backward(const Tensor& dout, Tensor& dweights) {
   check_shape(dout, {N_, H_}, "moe combine backward: dout");
-  const Tensor g = ops::cast_to(dout, dtype_).view({N_, 1, H_});
-  dweights = Tensor::empty({N_, 1, k_}, DType::f32, device_);
-  ops::gemm(g, y_slots_, dweights, false, true);  // [1, H] . [k, H]^T
-  dweights = dweights.view({N_, k_});
-  Tensor dslots = Tensor::empty({N_, k_, H_}, dtype_, device_);
-  ops::gemm(weights_, g, dslots, true, false);  // [k, 1] . [1, H]
-  Tensor dy = Tensor::empty({N_ * k_, H_}, DType::f32, device_);
-  ops::embedding_forward(slot_of_row_, ops::cast_to(dslots.view({N_ * k_, H_}), DType::f32), dy);
-  y_slots_ = Tensor();
-  return ops::cast_to(dy, dtype_);
+  dweights = Tensor::empty({N_, k_}, DType::f32, device_);
+  ops::combine_rows_weight_grad(dout, y_, row_of_slot_, dweights);
+  Tensor dy = Tensor::empty({N_ * k_, H_}, dtype_, device_);
+  ops::gather_rows(dout, token_of_row_, weight_of_row_, dy);
+  y_ = Tensor();
+  return dy;
 }
 
 Tensor LocalDispatcher::dispatch_backward(const Tensor& dxp) {
   check_shape(dxp, {N_ * k_, H_}, "moe dispatch backward: dx");
-  Tensor dx = Tensor::zeros({N_, H_}, DType::f32, device_);
-  ops::embedding_backward(token_of_row_, ops::cast_to(dxp, DType::f32), dx);
+  Tensor dx = Tensor::empty({N_, H_}, DType::f32, device_);
+  ops::combine_rows(dxp, row_of_slot_, Tensor(), dx);  // a token's k rows, in slot order
   return dx;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// The single-process dispatcher: a stable sort of the N k (token, slot) pairs by expert, row
-// gathers and scatters through the embedding ops (deterministic), and the weighted combine
-// as a per-token [1, k] x [k, H] batched GEMM.
+// The single-process dispatcher: a stable sort of the N k (token, slot) pairs by expert, then
+// row gathers and the weighted k-row combine (ops::gather_rows / combine_rows), deterministic
+// and in the rows' dtype with fp32 accumulation.
 #include "moe/token_dispatcher.h"
 
 namespace vpmoe::moe {
@@ -19,11 +19,11 @@ class LocalDispatcher final : public TokenDispatcher {
   Device device_;
   std::int64_t N_ = 0, k_ = 0, H_ = 0;
   DType dtype_ = DType::f32;
-  Tensor token_of_row_;  // [M] i32: the token each dispatched row came from
-  Tensor row_of_slot_;   // [N k] i32: the dispatched row of each (token, slot)
-  Tensor slot_of_row_;   // [M] i32: the inverse
-  Tensor weights_;       // [N, 1, k] in the rows' dtype
-  Tensor y_slots_;       // [N, k, H] expert outputs by slot (kept for dweights)
+  Tensor token_of_row_;   // [M] i32: the token each dispatched row came from
+  Tensor row_of_slot_;    // [N, k] i32: the dispatched row of each (token, slot)
+  Tensor weights_;        // [N, k] f32 combine weights
+  Tensor weight_of_row_;  // [M] f32: the weight of each dispatched row
+  Tensor y_;              // [M, H] expert outputs (kept for dweights)
 };
 
 }  // namespace vpmoe::moe

@@ -141,6 +141,19 @@ void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   Device d = common_device("embedding_backward", {&ids, &dout, &dtable});
   VPMOE_DISPATCH(embedding_backward, d, ids, dout, dtable);
 }
+void gather_rows(const Tensor& src, const Tensor& idx, const Tensor& scale, Tensor& out) {
+  Device d = common_device("gather_rows", {&src, &idx, &scale, &out});
+  VPMOE_DISPATCH(gather_rows, d, src, idx, scale, out);
+}
+void combine_rows(const Tensor& src, const Tensor& idx, const Tensor& w, Tensor& out) {
+  Device d = common_device("combine_rows", {&src, &idx, &w, &out});
+  VPMOE_DISPATCH(combine_rows, d, src, idx, w, out);
+}
+void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tensor& idx,
+                              Tensor& dw) {
+  Device d = common_device("combine_rows_weight_grad", {&dout, &src, &idx, &dw});
+  VPMOE_DISPATCH(combine_rows_weight_grad, d, dout, src, idx, dw);
+}
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& lse) {
   Device d = common_device("cross_entropy_forward", {&logits, &targets, &loss, &lse});
   VPMOE_DISPATCH(cross_entropy_forward, d, logits, targets, loss, lse);
