@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "moe/token_dispatcher.h"
+#include "vpmoe/comm.h"
 #include "vpmoe/experts.h"
 #include "vpmoe/feed_forward.h"
 #include "vpmoe/router.h"
@@ -39,6 +40,9 @@ class MoeLayer final : public FeedForward {
   // After backward, before the optimizer: counts summed over ranks (step_counts() on one
   // rank) update the router's expert bias; the counts reset and become last_step_stats().
   void finish_step(const std::vector<std::int64_t>& summed_counts);
+  // The same with this rank's step_counts() summed over group (the dp ranks; spec/moe.md §5),
+  // so every rank applies the identical bias update.
+  void finish_step(Comm& group);
   const LoadStats& last_step_stats() const { return stats_; }
 
   Router& router() { return *router_; }
