@@ -45,6 +45,12 @@ void squared_relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 void bias_add(Tensor& x, const Tensor& bias);
 // dbias [C] (f32) = (accumulate ? dbias : 0) + sum over rows of dy [rows, C].
 void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
+// Per row group (consecutive rows, rows[g] each, as gemm_grouped): x [M, C] rows of group g
+// += bias[g] ([G, C], f32 or the dtype of x); dbias [G, C] f32 = (accumulate ? dbias : 0) +
+// the sum of group g's rows of dy (in row order: deterministic).
+void bias_add_grouped(Tensor& x, const Tensor& bias, std::span<const std::int64_t> rows);
+void bias_grad_grouped(const Tensor& dy, std::span<const std::int64_t> rows, Tensor& dbias,
+                       bool accumulate);
 
 // ---- RMSNorm over the last dim: y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) ----------
 // x, y [rows, C] (f32 or bf16), w [C] f32, rstd [rows] f32 (saved for backward).

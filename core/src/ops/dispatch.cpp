@@ -141,6 +141,15 @@ void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   Device d = common_device("embedding_backward", {&ids, &dout, &dtable});
   VPMOE_DISPATCH(embedding_backward, d, ids, dout, dtable);
 }
+void bias_add_grouped(Tensor& x, const Tensor& bias, std::span<const std::int64_t> rows) {
+  Device d = common_device("bias_add_grouped", {&x, &bias});
+  VPMOE_DISPATCH(bias_add_grouped, d, x, bias, rows);
+}
+void bias_grad_grouped(const Tensor& dy, std::span<const std::int64_t> rows, Tensor& dbias,
+                       bool accumulate) {
+  Device d = common_device("bias_grad_grouped", {&dy, &dbias});
+  VPMOE_DISPATCH(bias_grad_grouped, d, dy, rows, dbias, accumulate);
+}
 void gather_rows(const Tensor& src, const Tensor& idx, const Tensor& scale, Tensor& out) {
   Device d = common_device("gather_rows", {&src, &idx, &scale, &out});
   VPMOE_DISPATCH(gather_rows, d, src, idx, scale, out);

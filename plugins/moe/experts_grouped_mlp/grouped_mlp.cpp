@@ -45,34 +45,23 @@ Tensor GroupedMlp::forward(const Context&, const Tensor& x, std::span<const std:
     throw Error("moe.experts.grouped_mlp: expected " + std::to_string(E) + " row counts, got " +
                 std::to_string(rows.size()));
   std::int64_t M = 0;
-  std::vector<float> ids;
   for (std::int64_t e = 0; e < E; ++e) {
     if (rows[std::size_t(e)] < 0) throw Error("moe.experts.grouped_mlp: negative row count");
     M += rows[std::size_t(e)];
-    ids.insert(ids.end(), std::size_t(rows[std::size_t(e)]), float(e));
   }
   const DType dt = o_.bf16 ? DType::bf16 : DType::f32;
   check_shape(x, {M, H}, "moe.experts.grouped_mlp: x");
   check_dtype(x, dt, "moe.experts.grouped_mlp: x");
   rows_.assign(rows.begin(), rows.end());
-  ids_ = Tensor::from_floats(ids, {M}, DType::i32, device_);
   x_ = x;
   h_ = Tensor::empty({M, F}, dt, device_);
   ops::gemm_grouped(x, w1_.compute, h_, rows_, /*trans_b=*/true);
-  if (o_.bias && M > 0) {
-    Tensor b = Tensor::empty({M, F}, DType::f32, device_);
-    ops::embedding_forward(ids_, b1_.value, b);
-    ops::axpy(1.f, b, h_);
-  }
+  if (o_.bias) ops::bias_add_grouped(h_, b1_.value, rows_);
   a_ = Tensor::empty({M, F}, dt, device_);
   ops::squared_relu(h_, a_);
   Tensor y = Tensor::empty({M, H}, dt, device_);
   ops::gemm_grouped(a_, w2_.compute, y, rows_, /*trans_b=*/true);
-  if (o_.bias && M > 0) {
-    Tensor b = Tensor::empty({M, H}, DType::f32, device_);
-    ops::embedding_forward(ids_, b2_.value, b);
-    ops::axpy(1.f, b, y);
-  }
+  if (o_.bias) ops::bias_add_grouped(y, b2_.value, rows_);
   return y;
 }
 
@@ -82,8 +71,7 @@ Tensor GroupedMlp::backward(const Context&, const Tensor& dy) {
   check_shape(dy, {M, H}, "moe.experts.grouped_mlp: dy");
   const DType dt = a_.dtype();
   auto bias_grad = [&](const Tensor& d, Parameter& b) {
-    if (!o_.bias || M == 0) return;
-    ops::embedding_backward(ids_, ops::cast_to(d, DType::f32), b.grad);
+    if (o_.bias) ops::bias_grad_grouped(d, rows_, b.grad, true);
   };
   bias_grad(dy, b2_);
   ops::gemm_grouped_wgrad(dy, a_, w2_.grad, rows_, 1.f, 1.f);
@@ -94,7 +82,7 @@ Tensor GroupedMlp::backward(const Context&, const Tensor& dy) {
   ops::gemm_grouped_wgrad(da, x_, w1_.grad, rows_, 1.f, 1.f);
   Tensor dx = Tensor::empty({M, H}, dt, device_);
   ops::gemm_grouped(da, w1_.compute, dx, rows_);
-  ids_ = x_ = h_ = a_ = Tensor();
+  x_ = h_ = a_ = Tensor();
   return dx;
 }
 

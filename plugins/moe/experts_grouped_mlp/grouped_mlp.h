@@ -1,8 +1,8 @@
 #pragma once
 // moe.experts.grouped_mlp (spec/moe.md §1, §3): E experts, each y = W2_e relu(W1_e x + b1_e)^2
 // + b2_e, over rows already grouped by expert. The two products per direction are grouped
-// GEMMs (ops::gemm_grouped / gemm_grouped_wgrad); the per-expert biases are rows gathered
-// by expert id (ops::embedding_forward) and their gradients a deterministic scatter.
+// GEMMs (ops::gemm_grouped / gemm_grouped_wgrad); the per-expert biases are added and summed
+// per row group (ops::bias_add_grouped / bias_grad_grouped, deterministic).
 // The routing weight is the MoE layer's business, not the experts'.
 #include <memory>
 #include <vector>
@@ -38,7 +38,7 @@ class GroupedMlp final : public Experts {
   Device device_;
   Parameter w1_, b1_, w2_, b2_;  // [E, F, H], [E, F], [E, H, F], [E, H]
   std::vector<std::int64_t> rows_;
-  Tensor ids_, x_, h_, a_;  // expert id per row; input, pre-activation, activation
+  Tensor x_, h_, a_;  // input, pre-activation, activation
 };
 
 std::unique_ptr<Experts> build(const BuildArgs& args);

@@ -1,5 +1,5 @@
-// gather_rows, combine_rows and combine_rows_weight_grad on CUDA against the CPU ops, f32 and
-// bf16 (and mixed), on vectorised (C % 8 == 0) and scalar row widths; repeat runs bit-equal.
+// gather_rows, combine_rows, combine_rows_weight_grad and the grouped bias ops on CUDA against
+// the CPU ops, f32 and bf16 (and mixed), on vectorised (C % 8 == 0) and scalar row widths.
 #include <string>
 
 #include "core/ops_cuda/cuda_test_util.h"
@@ -56,6 +56,30 @@ TEST(OpsCuda, CombineRowsAndWeightGradMatchCpu) {
       ops::combine_rows_weight_grad(g.dev, src.dev, idx.dev, dw);
       ops::combine_rows_weight_grad(g.cpu, src.cpu, idx.cpu, ref);
       EXPECT_LT(rel_err(dw, ref), kTolF32 * 10) << "dw " << what;
+    }
+}
+
+// Uneven groups with empty ones (the MoE expert shape), packed and scalar widths.
+TEST(OpsCuda, GroupedBiasAddAndGradMatchCpu) {
+  VPMOE_REQUIRE_CUDA();
+  const std::vector<std::int64_t> rows{0, 70, 3, 0, 130, 1, 56, 0};
+  const std::int64_t M = 260, G = 8;
+  for (std::int64_t C : {6, 128, 1024})
+    for (DType dt : kDtypes) {
+      const std::string what = "C " + std::to_string(C) + " " + dt_str(dt);
+      Pair x = random_pair({M, C}, dt), b = random_pair({G, C}, DType::f32),
+           dy = random_pair({M, C}, dt);
+      ops::bias_add_grouped(x.dev, b.dev, rows);
+      ops::bias_add_grouped(x.cpu, b.cpu, rows);
+      EXPECT_LT(rel_err(x.dev, x.cpu), tol(dt)) << "add " << what;
+      Pair acc = random_pair({G, C}, DType::f32);
+      ops::bias_grad_grouped(dy.dev, rows, acc.dev, true);
+      ops::bias_grad_grouped(dy.cpu, rows, acc.cpu, true);
+      EXPECT_LT(rel_err(acc.dev, acc.cpu), kTolF32) << "grad " << what;
+      Tensor fresh = poisoned({G, C}, DType::f32), ref = Tensor::empty({G, C}, DType::f32);
+      ops::bias_grad_grouped(dy.dev, rows, fresh, false);
+      ops::bias_grad_grouped(dy.cpu, rows, ref, false);
+      EXPECT_LT(rel_err(fresh, ref), kTolF32) << "grad (overwrite) " << what;
     }
 }
 

@@ -20,6 +20,9 @@ void squared_relu(const Tensor& x, Tensor& y);
 void squared_relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 void bias_add(Tensor& x, const Tensor& bias);
 void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
+void bias_add_grouped(Tensor& x, const Tensor& bias, std::span<const std::int64_t> rows);
+void bias_grad_grouped(const Tensor& dy, std::span<const std::int64_t> rows, Tensor& dbias,
+                       bool accumulate);
 void rotary(Tensor& x, const Tensor& omega, bool inverse);
 void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
