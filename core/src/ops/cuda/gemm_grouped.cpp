@@ -21,9 +21,9 @@ std::atomic<bool> g_grouped_refused[2][2];
 std::atomic<bool> g_fast_bf16_refused{false};
 
 // cublasGemmGroupedBatchedEx has no bf16-in / f32-out mode: such calls run on f32 copies of
-// the inputs (exact) with CUBLAS_COMPUTE_32F_FAST_TF32: TF32 keeps 10 mantissa bits, so
-// bf16-valued inputs convert exactly and the products accumulate in fp32 as a bf16 GEMM's do.
-// (FAST_16BF ran as a SIMT sgemm in the grouped call: 362 us against ... for the expert wgrad.)
+// the inputs (exact) with CUBLAS_COMPUTE_32F_FAST_16BF. cuBLAS 13.0 runs these as a SIMT
+// grouped sgemm (~360 us per locked expert wgrad on an H200); FAST_TF32 was tried and is
+// worse (one tensor-core kernel per group, ~2 ms). A grouped wgrad kernel is the next step.
 struct GroupedInputs {
   Tensor a32, b32;
   const Tensor *a, *b;
@@ -78,8 +78,8 @@ struct GroupedCall {
 };
 
 // Returns false when cuBLAS refuses the dtypes (nothing was run). fast_bf16: f32 inputs that
-// hold bf16 values, run on the tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32; the down-conversion
-// is exact, accumulation stays fp32).
+// hold bf16 values, run with CUBLAS_COMPUTE_32F_FAST_16BF (the down-conversion is exact,
+// accumulation stays fp32).
 bool run_grouped(const Tensor& like, DType ab, DType cdt, const GroupedCall& g,
                  bool fast_bf16 = false) {
   if (g.m.empty()) return true;
@@ -104,7 +104,7 @@ bool run_grouped(const Tensor& like, DType ab, DType cdt, const GroupedCall& g,
       reinterpret_cast<const void* const*>(dptr), cuda_impl::cuda_dtype(ab), g.lda.data(),
       reinterpret_cast<const void* const*>(dptr + n), cuda_impl::cuda_dtype(ab), g.ldb.data(),
       g.beta.data(), dptr + 2 * n, cuda_impl::cuda_dtype(cdt), g.ldc.data(), int(n), g.size.data(),
-      fast_bf16 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+      fast_bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F);
   device_free(dev, dptr);
   if (fast_bf16 && (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE)) {
     g_fast_bf16_refused = true;
