@@ -87,9 +87,9 @@ TEST(OpsCuda, GemmEmptyK) {
 const std::vector<std::vector<std::int64_t>> kGroups = {
     {0, 5, 17, 0, 1, 64, 3, 33}, {16, 16, 16, 16}, {0, 0, 7}, {40}};
 
-const ops::cuda::GroupedImpl kImpls[] = {ops::cuda::GroupedImpl::automatic,
-                                         ops::cuda::GroupedImpl::lt_loop,
-                                         ops::cuda::GroupedImpl::cublas_grouped};
+const ops::cuda::GroupedImpl kImpls[] = {
+    ops::cuda::GroupedImpl::automatic, ops::cuda::GroupedImpl::lt_loop,
+    ops::cuda::GroupedImpl::cublas_grouped, ops::cuda::GroupedImpl::wgrad_kernel};
 
 struct ImplReset {
   ~ImplReset() { ops::cuda::set_grouped_impl(ops::cuda::GroupedImpl::automatic); }
@@ -157,6 +157,29 @@ TEST(OpsCuda, GemmGroupedExpertShape) {
   ops::gemm_grouped(a.dev, b.dev, c.dev, rows, false, 1.f, 0.f);
   ops::gemm_grouped(a.cpu, b.cpu, c.cpu, rows, false, 1.f, 0.f);
   EXPECT_LT(rel_err(c.dev, c.cpu), kTolBf16);
+}
+
+// The experts' weight gradients at that size: bf16 rows into the f32 main grad (beta 1), both
+// orientations (dW1: [F, H] per expert from [M, F] x [M, H]; dW2: [H, F]); repeatable bits.
+TEST(OpsCuda, GemmGroupedWgradExpertShape) {
+  VPMOE_REQUIRE_CUDA();
+  const std::int64_t G = 64, H = 1024, F = 128;
+  std::vector<std::int64_t> rows(G);
+  std::uniform_int_distribution<int> d(0, 300);
+  for (auto& r : rows) r = d(rng());
+  rows[5] = 0;
+  std::int64_t M = std::accumulate(rows.begin(), rows.end(), std::int64_t(0));
+  for (auto [K, N] : {std::pair{F, H}, std::pair{H, F}}) {
+    Pair a = random_pair({M, K}, DType::bf16), b = random_pair({M, N}, DType::bf16);
+    Pair c = make_c({G, K, N}, DType::f32, 1.f);
+    const Tensor c0 = c.dev.clone();
+    ops::gemm_grouped_wgrad(a.dev, b.dev, c.dev, rows, 1.f, 1.f);
+    ops::gemm_grouped_wgrad(a.cpu, b.cpu, c.cpu, rows, 1.f, 1.f);
+    EXPECT_LT(rel_err(c.dev, c.cpu), kTolF32 * 10) << "K " << K << " N " << N;
+    Tensor again = c0.clone();
+    ops::gemm_grouped_wgrad(a.dev, b.dev, again, rows, 1.f, 1.f);
+    EXPECT_EQ(bytes_of(again), bytes_of(c.dev)) << "repeatable, K " << K;
+  }
 }
 
 }  // namespace

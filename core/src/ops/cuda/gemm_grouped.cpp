@@ -10,6 +10,7 @@
 #include "ops/cuda/blas.h"
 #include "ops/cuda/cuda_ops.h"
 #include "ops/cuda/gemm_internal.h"
+#include "ops/cuda/gemm_wgrad_kernel.h"
 #include "vpmoe/device.h"
 
 namespace vpmoe::ops::cuda {
@@ -176,7 +177,7 @@ void gemm_grouped(const Tensor& a, const Tensor& b, Tensor& c, std::span<const s
                              b.data(), c.data(), alpha, beta, G, r * K, K * N, r * N);
     return;
   }
-  if (impl == GroupedImpl::automatic) impl = kUnevenDefault;
+  if (impl == GroupedImpl::automatic || impl == GroupedImpl::wgrad_kernel) impl = kUnevenDefault;
   if (impl == GroupedImpl::cublas_grouped) {
     // Column-major per group: C_g^T [N, r] = op(b_g)^T [N, K] @ a_g^T [K, r].
     GroupedInputs in(a, b, c.dtype());
@@ -233,6 +234,9 @@ void gemm_grouped_wgrad(const Tensor& a, const Tensor& b, Tensor& c,
                              c.data(), alpha, beta, G, r * K, r * N, K * N);
     return;
   }
+  if ((impl == GroupedImpl::automatic || impl == GroupedImpl::wgrad_kernel) &&
+      a.dtype() == DType::bf16 && c.dtype() == DType::f32)
+    return grouped_wgrad_bf16_f32(a, b, c, rows, alpha, beta);
   // Empty groups: c[g] = beta * c[g].
   for (std::int64_t g = 0; g < G; ++g) {
     if (rows[g] == 0) {
@@ -240,7 +244,7 @@ void gemm_grouped_wgrad(const Tensor& a, const Tensor& b, Tensor& c,
       scale_or_clear(cg, beta);
     }
   }
-  if (impl == GroupedImpl::automatic) impl = kUnevenDefault;
+  if (impl == GroupedImpl::automatic || impl == GroupedImpl::wgrad_kernel) impl = kUnevenDefault;
   if (impl == GroupedImpl::cublas_grouped) {
     // Column-major per group: C_g^T [N, K] = b_g^T [N, r] @ a_g [r, K].
     GroupedInputs in(a, b, c.dtype());

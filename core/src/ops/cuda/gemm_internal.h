@@ -12,9 +12,11 @@ void scale_or_clear(Tensor& c, float beta);
 
 // How gemm_grouped / gemm_grouped_wgrad run the groups.
 enum class GroupedImpl {
-  automatic,       // equal row counts: one strided-batched cuBLASLt call; else the measured default
+  automatic,       // equal row counts: one strided-batched cuBLASLt call; else the measured
+                   // default (wgrad bf16 -> f32: wgrad_kernel)
   lt_loop,         // one cuBLASLt matmul per non-empty group
   cublas_grouped,  // one cublasGemmGroupedBatchedEx call (falls back to lt_loop if refused)
+  wgrad_kernel,    // wgrad, bf16 in / f32 out: vpmoe's tensor-core kernel (else as automatic)
 };
 // Process-wide choice (the benchmark compares them); automatic unless set.
 void set_grouped_impl(GroupedImpl impl);
