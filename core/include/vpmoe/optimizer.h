@@ -2,11 +2,30 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vpmoe/parameter.h"
 
 namespace vpmoe {
+
+struct Config;
+
+// Which optimizer a parameter goes to (spec/optimizer.md §1), by role and shape, never name:
+// matrix -> optimizer.normuon (2-D matrices and the router weight; an expert stack [E, m, n]
+// as E matrices); the rest -> optimizer.adamw, at the aux learning rate, or at decoupled_lr
+// for the embedding and the output layer when that is set.
+enum class OptimizerGroup { matrix, aux, embedding_output };
+OptimizerGroup optimizer_group(const Parameter& p);
+std::string_view optimizer_group_name(OptimizerGroup g);
+
+// The learning-rate range of a group (spec/optimizer.md §5): [train] lr / min_lr for matrices;
+// [optimizer] normuon_aux_lr / normuon_aux_min_lr (else lr / min_lr) for the rest; [train]
+// decoupled_lr / decoupled_min_lr for the embedding and output when set, else the aux range.
+struct LrRange {
+  double max_lr = 0, min_lr = 0;
+};
+LrRange group_lr(OptimizerGroup g, const Config& c);
 
 struct OptimizerStep {
   std::int64_t step = 0;  // 0-based index of this update
