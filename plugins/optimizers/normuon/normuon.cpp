@@ -1,0 +1,162 @@
+#include "normuon.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "normuon_kernels.h"
+#include "vpmoe/config.h"
+#include "vpmoe/error.h"
+#include "vpmoe/ops.h"
+
+namespace vpmoe::normuon {
+
+void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
+  if (allocated_) throw Error("optimizer.normuon: parameters added after the first step");
+  for (Parameter* p : params) {
+    if (!p || !p->value.defined() || !p->grad.defined())
+      throw Error("optimizer.normuon: a parameter without value or grad");
+    if (optimizer_group(*p) != OptimizerGroup::matrix)
+      throw Error("optimizer.normuon: " + p->name + " (role " + std::string(role_name(p->role)) +
+                  ", " + p->value.str() +
+                  ") is not a matrix; route it to optimizer.adamw (vpmoe::optimizer_group)");
+    check_dtype(p->value, DType::f32, ("optimizer.normuon: " + p->name).c_str());
+    const bool stack = p->value.ndim() == 3;
+    const std::int64_t count = stack ? p->value.size(0) : 1;
+    const std::int64_t m = p->value.size(-2), n = p->value.size(-1);
+    for (const Bucket& b : buckets_)
+      for (const Entry& e : b.entries)
+        if (e.p == p || e.p->name == p->name)
+          throw Error("optimizer.normuon: parameter " + p->name + " added twice");
+    Bucket* bucket = nullptr;
+    for (Bucket& b : buckets_)
+      if (b.m == m && b.n == n && b.device == p->value.device()) bucket = &b;
+    if (!bucket) {
+      buckets_.push_back(Bucket{m, n, 0, p->value.device(), {}, {}, {}, {}});
+      bucket = &buckets_.back();
+    }
+    bucket->entries.push_back(Entry{p, bucket->count, count});
+    bucket->count += count;
+  }
+}
+
+void NorMuon::allocate() {
+  if (allocated_) return;
+  for (Bucket& b : buckets_) {
+    b.momentum = Tensor::zeros({b.count, b.m, b.n}, DType::f32, b.device);
+    b.second_moment = Tensor::zeros({b.count, b.m}, DType::f32, b.device);
+  }
+  allocated_ = true;
+}
+
+void NorMuon::step(const OptimizerStep& s) {
+  allocate();
+  const float mu = float(o_.momentum);
+  for (Bucket& b : buckets_) {
+    // Nesterov-momentum update U of every matrix of the bucket, in one [count, m, n] block.
+    Tensor u = Tensor::empty({b.count, b.m, b.n}, DType::f32, b.device);
+    for (const Entry& e : b.entries)
+      u.slice(e.first, e.first + e.count).copy_from(e.p->grad.view({e.count, b.m, b.n}));
+    nesterov_momentum(u, b.momentum, mu);
+    // Polar Express: f32 normalisation, the iteration in the work dtype, back to f32.
+    frobenius_normalize(u, float(1.0 + o_.safety_factor), 1e-6f);
+    const DType work = b.device.is_cuda() && o_.bf16 ? DType::bf16 : DType::f32;
+    Tensor x = ops::cast_to(u, work);
+    polar_express(x, o_.coeffs);
+    if (x.data() != u.data()) ops::cast(x, u);
+    neuron_normalize(u, b.second_moment, float(o_.beta2), float(o_.eps));
+    b.update = u;
+    // Decoupled weight decay, then the scaled update.
+    const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
+    for (const Entry& e : b.entries) {
+      Tensor w = e.p->value.view({e.count, b.m, b.n});
+      if (e.p->weight_decay && s.weight_decay != 0)
+        ops::scale(w, float(1.0 - s.lr * s.weight_decay), w);
+      ops::axpy(-float(s.lr) * shape_scale, u.slice(e.first, e.first + e.count), w);
+      e.p->sync_compute();
+    }
+  }
+}
+
+const NorMuon::Entry* NorMuon::find(const Parameter& p, const Bucket** bucket) const {
+  for (const Bucket& b : buckets_)
+    for (const Entry& e : b.entries)
+      if (e.p == &p) {
+        *bucket = &b;
+        return &e;
+      }
+  throw Error("optimizer.normuon: " + p.name + " is not one of its parameters");
+}
+
+Tensor NorMuon::last_update(const Parameter& p) const {
+  const Bucket* b = nullptr;
+  const Entry* e = find(p, &b);
+  if (!b->update.defined()) throw Error("optimizer.normuon: no step taken yet");
+  return b->update.slice(e->first, e->first + e->count).view(p.value.shape());
+}
+
+std::map<std::string, Tensor> NorMuon::state() const {
+  const_cast<NorMuon*>(this)->allocate();
+  std::map<std::string, Tensor> out;
+  for (const Bucket& b : buckets_)
+    for (const Entry& e : b.entries) {
+      const bool stack = e.p->value.ndim() == 3;
+      out[e.p->name + ".momentum"] =
+          b.momentum.slice(e.first, e.first + e.count).view(e.p->value.shape());
+      out[e.p->name + ".second_moment"] = b.second_moment.slice(e.first, e.first + e.count)
+                                              .view(stack ? Shape{e.count, b.m} : Shape{b.m});
+    }
+  return out;
+}
+
+void NorMuon::load_state(const std::map<std::string, Tensor>& state) {
+  allocate();
+  for (const auto& [key, dst] : this->state()) {
+    const auto it = state.find(key);
+    if (it == state.end()) throw Error("optimizer.normuon state: missing " + key);
+    if (it->second.shape() != dst.shape() || it->second.dtype() != DType::f32)
+      throw Error("optimizer.normuon state: " + key + " is " + it->second.str() + ", expected f32" +
+                  shape_str(dst.shape()));
+    Tensor d = dst;
+    d.copy_from(it->second);
+  }
+}
+
+std::unique_ptr<Optimizer> build(const BuildArgs& args) {
+  if (!args.config) throw Error("optimizer.normuon needs the run configuration");
+  const Config& c = *args.config;
+  const OptimizerConfig& oc = c.optimizer;
+  auto unit = [&](const char* key, double v) {
+    if (!(v >= 0 && v < 1)) c.fail(key, "expected a value in [0, 1), found " + std::to_string(v));
+  };
+  unit("optimizer.normuon_momentum", oc.normuon_momentum);
+  unit("optimizer.normuon_beta2", oc.normuon_beta2);
+  if (!(oc.normuon_eps > 0))
+    c.fail("optimizer.normuon_eps",
+           "expected a value > 0, found " + std::to_string(oc.normuon_eps));
+  if (!(oc.polar_express_safety_factor >= 0))
+    c.fail("optimizer.polar_express_safety_factor",
+           "expected a value >= 0, found " + std::to_string(oc.polar_express_safety_factor));
+  NorMuonOptions o;
+  o.momentum = oc.normuon_momentum;
+  o.beta2 = oc.normuon_beta2;
+  o.eps = oc.normuon_eps;
+  o.safety_factor = oc.polar_express_safety_factor;
+  if (!oc.polar_express_coeffs_path.empty()) {
+    std::filesystem::path path(oc.polar_express_coeffs_path);
+    if (path.is_relative() && !c.path.empty())
+      path = std::filesystem::path(c.path).parent_path() / path;
+    try {
+      o.coeffs = load_coeffs(path.string());
+    } catch (const Error& e) {
+      c.fail("optimizer.polar_express_coeffs_path", e.what());
+    }
+  } else if (std::abs(oc.polar_express_safety_factor - 2e-2) > 1e-12) {
+    c.fail("optimizer.polar_express_safety_factor",
+           "the built-in Polar Express table is for 2e-2, found " +
+               std::to_string(oc.polar_express_safety_factor) +
+               "; give polar_express_coeffs_path with a matching table");
+  }
+  return std::make_unique<NorMuon>(std::move(o));
+}
+
+}  // namespace vpmoe::normuon

@@ -1,0 +1,242 @@
+// optimizer.normuon: three steps of several matrices (square, tall, wide, an expert stack, the
+// router weight; weight decay on and off) against the double reference of the spec; the first
+// step's update has equal row mean squares and O's Frobenius norm; state save / load gives
+// bit-identical next steps; non-matrices, a bad coefficient file and an unmatched safety factor
+// are refused by name; the plugin; CUDA against the CPU.
+#include <fstream>
+
+#include "core/ops_cpu/cpu_test_util.h"
+#include "normuon.h"
+#include "normuon_kernels.h"
+#include "normuon_reference.h"
+#include "registry/plugin_loader.h"
+#include "vpmoe/config.h"
+
+namespace vpmoe::testing {
+namespace {
+
+Config config(const std::string& extra = "") {
+  return parse_config(
+      "[model]\nnum_layers = 2\nhidden_size = 8\nhead_dim = 2\nnum_attention_heads = 4\n"
+      "num_query_groups = 2\n[optimizer]\n" +
+          extra,
+      ::testing::TempDir() + "run.toml");
+}
+
+std::unique_ptr<Optimizer> make(const Config& c) {
+  BuildArgs a;
+  a.config = &c;
+  return normuon::build(a);
+}
+
+// Matrices of every kind the optimizer takes; two share a shape (one bucket).
+struct Model {
+  std::vector<Parameter> ps;
+  Model(std::mt19937& g, Device d = Device::cpu()) {
+    ps.push_back(Parameter::make("sq", {6, 6}, ParamRole::matrix, d));
+    ps.push_back(Parameter::make("tall", {8, 3}, ParamRole::matrix, d));
+    ps.push_back(Parameter::make("wide", {3, 8}, ParamRole::matrix, d));
+    ps.push_back(Parameter::make("experts", {2, 3, 8}, ParamRole::expert_matrix, d));
+    ps.push_back(Parameter::make("router", {5, 4}, ParamRole::router, d));
+    ps[2].weight_decay = false;
+    for (Parameter& p : ps) p.value.copy_from(rand_tensor(g, p.value.shape()));
+  }
+  std::vector<Parameter*> list() {
+    std::vector<Parameter*> l;
+    for (Parameter& p : ps) l.push_back(&p);
+    return l;
+  }
+};
+
+TEST(OptimizerNorMuon, ThreeStepsMatchTheDoubleReference) {
+  const Config c = config();
+  std::mt19937 g(1);
+  Model model(g);
+  auto opt = make(c);
+  opt->add_parameters(model.list());
+  // The reference: one state per matrix (an expert stack is two matrices).
+  struct RefMatrix {
+    Parameter* p;
+    std::int64_t slice, m, n;
+    ref::Mat w;
+    ref::MatrixState st;
+  };
+  std::vector<RefMatrix> refs;
+  for (Parameter& p : model.ps) {
+    const std::int64_t count = p.value.ndim() == 3 ? p.value.size(0) : 1;
+    const std::int64_t m = p.value.size(-2), n = p.value.size(-1);
+    const Vec all = to_double(p.value);
+    for (std::int64_t s = 0; s < count; ++s)
+      refs.push_back(
+          {&p, s, m, n, Vec(all.begin() + s * m * n, all.begin() + (s + 1) * m * n), {}});
+  }
+  const double lr = 0.02, wd = 0.1;
+  for (int step = 0; step < 3; ++step) {
+    for (Parameter& p : model.ps) p.grad.copy_from(rand_tensor(g, p.value.shape()));
+    for (RefMatrix& r : refs) {
+      const Vec gall = to_double(r.p->grad);
+      const Vec gs(gall.begin() + r.slice * r.m * r.n, gall.begin() + (r.slice + 1) * r.m * r.n);
+      ref::normuon_step(r.w, gs, r.st, int(r.m), int(r.n), lr, r.p->weight_decay ? wd : 0.0,
+                        normuon::default_coeffs());
+    }
+    opt->step(OptimizerStep{step, lr, wd});
+  }
+  for (Parameter& p : model.ps) {
+    Vec want;
+    for (const RefMatrix& r : refs)
+      if (r.p == &p) want.insert(want.end(), r.w.begin(), r.w.end());
+    expect_close(p.value, want, 2e-5, p.name);
+  }
+}
+
+TEST(OptimizerNorMuon, FirstUpdateHasEqualRowsAndTheFrobeniusNormOfO) {
+  const Config c = config();
+  std::mt19937 g(2);
+  Parameter w = Parameter::make("w", {12, 20}, ParamRole::matrix, Device::cpu());
+  w.grad.copy_from(rand_tensor(g, {12, 20}));
+  auto opt = make(c);
+  opt->add_parameters({&w});
+  const Tensor grad = w.grad.clone();
+  opt->step(OptimizerStep{0, 0.01, 0.0});
+  const std::vector<float> s = static_cast<normuon::NorMuon&>(*opt).last_update(w).to_floats();
+  std::vector<double> rows(12, 0.0);
+  double ns = 0;
+  for (int i = 0; i < 12; ++i)
+    for (int j = 0; j < 20; ++j)
+      rows[std::size_t(i)] += double(s[std::size_t(i * 20 + j)]) * s[std::size_t(i * 20 + j)] / 20;
+  for (double r : rows) EXPECT_NEAR(r, rows[0], 1e-5 * rows[0]);
+  for (double r : rows) ns += r * 20;
+  // O: the Polar Express of the first Nesterov update (1 - mu) g + mu (1 - mu) g.
+  Tensor u = grad.view({1, 12, 20}).clone();
+  ops::scale(u, 0.05f + 0.95f * 0.05f, u);
+  normuon::frobenius_normalize(u, 1.02f, 1e-6f);
+  normuon::polar_express(u, normuon::default_coeffs());
+  double no = 0;
+  for (float x : u.to_floats()) no += double(x) * x;
+  EXPECT_NEAR(std::sqrt(ns), std::sqrt(no), 1e-5 * std::sqrt(no));
+}
+
+TEST(OptimizerNorMuon, SavedStateGivesBitIdenticalNextSteps) {
+  const Config c = config();
+  std::mt19937 ga(3), gb(3);
+  Model a(ga), b(gb);
+  auto oa = make(c), ob = make(c);
+  oa->add_parameters(a.list());
+  ob->add_parameters(b.list());
+  std::mt19937 g(4);
+  for (Parameter& p : a.ps) p.grad.copy_from(rand_tensor(g, p.value.shape()));
+  oa->step(OptimizerStep{0, 0.02, 0.1});
+  for (std::size_t i = 0; i < a.ps.size(); ++i) b.ps[i].value.copy_from(a.ps[i].value);
+  std::map<std::string, Tensor> saved;
+  for (const auto& [k, t] : oa->state()) saved[k] = t.clone();  // as a checkpoint holds it
+  ob->load_state(saved);
+  for (int step = 1; step < 3; ++step) {
+    for (std::size_t i = 0; i < a.ps.size(); ++i) {
+      const Tensor gr = rand_tensor(g, a.ps[i].value.shape());
+      a.ps[i].grad.copy_from(gr);
+      b.ps[i].grad.copy_from(gr);
+    }
+    oa->step(OptimizerStep{step, 0.02, 0.1});
+    ob->step(OptimizerStep{step, 0.02, 0.1});
+  }
+  for (std::size_t i = 0; i < a.ps.size(); ++i)
+    EXPECT_EQ(a.ps[i].value.to_floats(), b.ps[i].value.to_floats()) << a.ps[i].name;
+  saved.erase("router.second_moment");
+  EXPECT_THROW(ob->load_state(saved), Error);
+}
+
+TEST(OptimizerNorMuon, RefusesWhatIsNotAMatrixAndBadSettings) {
+  const Config c = config();
+  auto opt = make(c);
+  Parameter bias = Parameter::make("layers.1.b", {4}, ParamRole::bias, Device::cpu());
+  Parameter emb = Parameter::make("embedding", {10, 4}, ParamRole::embedding, Device::cpu());
+  for (Parameter* p : {&bias, &emb}) {
+    try {
+      opt->add_parameters({p});
+      ADD_FAILURE() << p->name << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(p->name), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("optimizer.adamw"), std::string::npos) << e.what();
+    }
+  }
+  auto msg = [](const std::string& extra) {
+    try {
+      make(config(extra));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(
+      msg("polar_express_safety_factor = 0.05\n").find("[optimizer].polar_express_safety_factor"),
+      std::string::npos);
+  std::ofstream(::testing::TempDir() + "bad_coeffs.json") << "[[1, 2, 3], [4, 5]]";
+  const std::string bad = msg("polar_express_coeffs_path = \"bad_coeffs.json\"\n");
+  EXPECT_NE(bad.find("[optimizer].polar_express_coeffs_path"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("entry 1"), std::string::npos) << bad;
+  // With a (relative) file, another safety factor is accepted and the file's table is used.
+  std::ofstream(::testing::TempDir() + "good_coeffs.json") << "[[2, -1.5, 0.5]]";
+  EXPECT_EQ(
+      msg("polar_express_coeffs_path = \"good_coeffs.json\"\npolar_express_safety_factor = 0.05\n"),
+      "(no error)");
+}
+
+TEST(OptimizerNorMuon, PluginRegistersTheName) {
+  Registry reg;
+  const auto report = load_plugins({VPMOE_NORMUON_PLUGIN}, reg);
+  ASSERT_TRUE(report.errors.empty()) << report.errors.front().message;
+  const Config c = config();
+  BuildArgs a;
+  a.config = &c;
+  EXPECT_EQ(reg.create<Optimizer>("optimizer.normuon", a)->spec_name(), "optimizer.normuon");
+}
+
+TEST(OptimizerNorMuon, CudaMatchesCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Config c = config();
+  // A bucket of two expert stacks (the batched path) and a tall matrix, at useful sizes.
+  auto params = [](Device d) {
+    std::vector<Parameter> ps;
+    ps.push_back(Parameter::make("e1", {8, 64, 256}, ParamRole::expert_matrix, d));
+    ps.push_back(Parameter::make("e2", {8, 64, 256}, ParamRole::expert_matrix, d));
+    ps.push_back(Parameter::make("t", {256, 64}, ParamRole::matrix, d));
+    return ps;
+  };
+  std::vector<Parameter> pc = params(Device::cpu()), pg = params(Device::cuda(0));
+  std::mt19937 g(5);
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    pc[i].value.copy_from(rand_tensor(g, pc[i].value.shape()));
+    pg[i].value.copy_from(pc[i].value);
+  }
+  auto oc = make(c), og = make(c);
+  std::vector<Parameter*> lc, lg;
+  for (std::size_t i = 0; i < pc.size(); ++i) lc.push_back(&pc[i]), lg.push_back(&pg[i]);
+  oc->add_parameters(lc);
+  og->add_parameters(lg);
+  std::vector<Tensor> before;
+  for (Parameter& p : pc) before.push_back(p.value.clone());
+  for (int step = 0; step < 2; ++step) {
+    for (std::size_t i = 0; i < pc.size(); ++i) {
+      const Tensor gr = rand_tensor(g, pc[i].value.shape());
+      pc[i].grad.copy_from(gr);
+      pg[i].grad.copy_from(gr);
+    }
+    oc->step(OptimizerStep{step, 0.02, 0.1});
+    og->step(OptimizerStep{step, 0.02, 0.1});
+  }
+  // The moves (w after - w before) agree to bf16 Polar Express accuracy.
+  for (std::size_t i = 0; i < pc.size(); ++i) {
+    const std::vector<float> a = pc[i].value.to_floats(), b = pg[i].value.to_floats(),
+                             w0 = before[i].to_floats();
+    double num = 0, den = 0;
+    for (std::size_t j = 0; j < a.size(); ++j) {
+      const double da = double(a[j]) - w0[j], db = double(b[j]) - w0[j];
+      num += (da - db) * (da - db);
+      den += da * da;
+    }
+    EXPECT_LT(std::sqrt(num / den), 3e-2) << pc[i].name;
+  }
+}
+
+}  // namespace
+}  // namespace vpmoe::testing
