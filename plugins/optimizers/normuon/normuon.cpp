@@ -9,6 +9,16 @@
 #include "vpmoe/ops.h"
 
 namespace vpmoe::normuon {
+namespace {
+
+// The entry's matrices of t (a parameter's value or grad) as [count, m, n].
+template <class E>
+Tensor matrices(const Tensor& t, const E& e) {
+  const std::int64_t m = t.size(-2), n = t.size(-1);
+  return t.view({-1, m, n}).slice(e.slice, e.slice + e.count);
+}
+
+}  // namespace
 
 void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
   if (allocated_) throw Error("optimizer.normuon: parameters added after the first step");
@@ -27,6 +37,11 @@ void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
       for (const Entry& e : b.entries)
         if (e.p == p || e.p->name == p->name)
           throw Error("optimizer.normuon: parameter " + p->name + " added twice");
+    if (!o_.batch_same_shape) {
+      for (std::int64_t s = 0; s < count; ++s)
+        buckets_.push_back(Bucket{m, n, 1, p->value.device(), {Entry{p, s, 0, 1}}, {}, {}, {}});
+      continue;
+    }
     Bucket* bucket = nullptr;
     for (Bucket& b : buckets_)
       if (b.m == m && b.n == n && b.device == p->value.device()) bucket = &b;
@@ -34,7 +49,7 @@ void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
       buckets_.push_back(Bucket{m, n, 0, p->value.device(), {}, {}, {}, {}});
       bucket = &buckets_.back();
     }
-    bucket->entries.push_back(Entry{p, bucket->count, count});
+    bucket->entries.push_back(Entry{p, 0, bucket->count, count});
     bucket->count += count;
   }
 }
@@ -55,7 +70,7 @@ void NorMuon::step(const OptimizerStep& s) {
     // Nesterov-momentum update U of every matrix of the bucket, in one [count, m, n] block.
     Tensor u = Tensor::empty({b.count, b.m, b.n}, DType::f32, b.device);
     for (const Entry& e : b.entries)
-      u.slice(e.first, e.first + e.count).copy_from(e.p->grad.view({e.count, b.m, b.n}));
+      u.slice(e.first, e.first + e.count).copy_from(matrices(e.p->grad, e));
     nesterov_momentum(u, b.momentum, mu);
     // Polar Express: f32 normalisation, the iteration in the work dtype, back to f32.
     frobenius_normalize(u, float(1.0 + o_.safety_factor), 1e-6f);
@@ -68,7 +83,7 @@ void NorMuon::step(const OptimizerStep& s) {
     // Decoupled weight decay, then the scaled update.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
     for (const Entry& e : b.entries) {
-      Tensor w = e.p->value.view({e.count, b.m, b.n});
+      Tensor w = matrices(e.p->value, e);
       if (e.p->weight_decay && s.weight_decay != 0)
         ops::scale(w, float(1.0 - s.lr * s.weight_decay), w);
       ops::axpy(-float(s.lr) * shape_scale, u.slice(e.first, e.first + e.count), w);
@@ -91,6 +106,8 @@ Tensor NorMuon::last_update(const Parameter& p) const {
   const Bucket* b = nullptr;
   const Entry* e = find(p, &b);
   if (!b->update.defined()) throw Error("optimizer.normuon: no step taken yet");
+  if (e->count * b->m * b->n != p.value.numel())
+    throw Error("optimizer.normuon: last_update needs batch_same_shape");
   return b->update.slice(e->first, e->first + e->count).view(p.value.shape());
 }
 
@@ -100,10 +117,13 @@ std::map<std::string, Tensor> NorMuon::state() const {
   for (const Bucket& b : buckets_)
     for (const Entry& e : b.entries) {
       const bool stack = e.p->value.ndim() == 3;
-      out[e.p->name + ".momentum"] =
-          b.momentum.slice(e.first, e.first + e.count).view(e.p->value.shape());
-      out[e.p->name + ".second_moment"] = b.second_moment.slice(e.first, e.first + e.count)
-                                              .view(stack ? Shape{e.count, b.m} : Shape{b.m});
+      const std::string suffix = stack && !o_.batch_same_shape ? "." + std::to_string(e.slice) : "";
+      const Tensor mom = b.momentum.slice(e.first, e.first + e.count);
+      const Tensor sec = b.second_moment.slice(e.first, e.first + e.count);
+      out[e.p->name + ".momentum" + suffix] =
+          stack && o_.batch_same_shape ? mom.view(e.p->value.shape()) : mom.view({b.m, b.n});
+      out[e.p->name + ".second_moment" + suffix] =
+          stack && o_.batch_same_shape ? sec.view({e.count, b.m}) : sec.view({b.m});
     }
   return out;
 }

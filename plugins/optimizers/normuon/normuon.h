@@ -19,6 +19,9 @@ struct NorMuonOptions {
   double momentum = 0.95, beta2 = 0.95, eps = 1e-10, safety_factor = 2e-2;
   Coeffs coeffs = default_coeffs();
   bool bf16 = true;  // Polar Express GEMMs in bf16 on CUDA (as the reference); f32 on the CPU
+  // false: every matrix its own bucket (one matrix at a time; the benchmark's baseline, whose
+  // state keys name each expert: "<name>.momentum.<e>").
+  bool batch_same_shape = true;
 };
 
 class NorMuon final : public Optimizer {
@@ -39,7 +42,8 @@ class NorMuon final : public Optimizer {
  private:
   struct Entry {
     Parameter* p;
-    std::int64_t first, count;  // its matrices in the bucket
+    std::int64_t slice;         // its first matrix within the parameter (an expert stack)
+    std::int64_t first, count;  // where those matrices sit in the bucket
   };
   struct Bucket {
     std::int64_t m = 0, n = 0, count = 0;

@@ -181,6 +181,30 @@ TEST(OptimizerNorMuon, RefusesWhatIsNotAMatrixAndBadSettings) {
       "(no error)");
 }
 
+// The one-matrix-at-a-time baseline (the benchmark's) computes the same step as the buckets.
+TEST(OptimizerNorMuon, BatchingSameShapesChangesNothing) {
+  std::mt19937 ga(6), gb(6);
+  Model a(ga), b(gb);
+  normuon::NorMuonOptions single;
+  single.batch_same_shape = false;
+  normuon::NorMuon oa{normuon::NorMuonOptions{}}, ob{single};
+  oa.add_parameters(a.list());
+  ob.add_parameters(b.list());
+  std::mt19937 g(7);
+  for (int step = 0; step < 2; ++step) {
+    for (std::size_t i = 0; i < a.ps.size(); ++i) {
+      const Tensor gr = rand_tensor(g, a.ps[i].value.shape());
+      a.ps[i].grad.copy_from(gr);
+      b.ps[i].grad.copy_from(gr);
+    }
+    oa.step(OptimizerStep{step, 0.02, 0.1});
+    ob.step(OptimizerStep{step, 0.02, 0.1});
+  }
+  for (std::size_t i = 0; i < a.ps.size(); ++i)
+    expect_close(b.ps[i].value, to_double(a.ps[i].value), 1e-6, a.ps[i].name);
+  EXPECT_EQ(ob.state().count("experts.momentum.1"), 1u);
+}
+
 TEST(OptimizerNorMuon, PluginRegistersTheName) {
   Registry reg;
   const auto report = load_plugins({VPMOE_NORMUON_PLUGIN}, reg);
