@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "../cuda_timing.h"
@@ -99,7 +100,15 @@ int main(int argc, char** argv) {
   one.batch_same_shape = false;
   normuon::NorMuon single{one};
   single.add_parameters(matrices);
-  const double t_single = wall_ms([&] { single.step(OptimizerStep{0, 1e-4, 0.01}); }, 2);
+  bool run_single = true;  // --no-single: the buckets only (for a profiler)
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--no-single") run_single = false;
+  const double t_single = run_single ? wall_ms(
+                                           [&] {
+                                             single.step(OptimizerStep{0, 1e-4, 0.01});
+                                           },
+                                           2)
+                                     : 0.0;
 
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, 0);
@@ -115,9 +124,11 @@ int main(int argc, char** argv) {
   std::printf("%-34s %10s %10s\n", "NorMuon step", "ms", "PE TFLOP/s");
   std::printf("%-34s %10.2f %10.1f\n", "same-shape buckets (median of reps)", t_batched,
               pe_flops / t_batched / 1e9);
-  std::printf("%-34s %10.2f %10.1f\n", "one matrix at a time (median of 2)", t_single,
-              pe_flops / t_single / 1e9);
-  std::printf("ratio %.1fx; device memory in use %.1f GB\n", t_single / t_batched,
-              double(total_b - free_b) / 1e9);
+  if (run_single) {
+    std::printf("%-34s %10.2f %10.1f\n", "one matrix at a time (median of 2)", t_single,
+                pe_flops / t_single / 1e9);
+    std::printf("ratio %.1fx\n", t_single / t_batched);
+  }
+  std::printf("device memory in use %.1f GB\n", double(total_b - free_b) / 1e9);
   return 0;
 }
