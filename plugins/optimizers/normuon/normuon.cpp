@@ -72,22 +72,23 @@ void NorMuon::step(const OptimizerStep& s) {
     for (const Entry& e : b.entries)
       u.slice(e.first, e.first + e.count).copy_from(matrices(e.p->grad, e));
     nesterov_momentum(u, b.momentum, mu);
-    // Polar Express: f32 normalisation, the iteration in the work dtype, back to f32.
-    frobenius_normalize(u, float(1.0 + o_.safety_factor), 1e-6f);
+    // Polar Express on a work copy (bf16 on CUDA) normalised from the f32 update; the
+    // neuron-wise normalisation reads it back into u in f32.
     const DType work = b.device.is_cuda() && o_.bf16 ? DType::bf16 : DType::f32;
-    Tensor x = ops::cast_to(u, work);
+    Tensor x = work == DType::f32 ? u : Tensor::empty(u.shape(), work, b.device);
+    frobenius_normalize(u, x, float(1.0 + o_.safety_factor), 1e-6f);
     polar_express(x, o_.coeffs);
-    if (x.data() != u.data()) ops::cast(x, u);
-    neuron_normalize(u, b.second_moment, float(o_.beta2), float(o_.eps));
+    neuron_normalize(x, u, b.second_moment, float(o_.beta2), float(o_.eps));
     b.update = u;
-    // Decoupled weight decay, then the scaled update.
+    // Decoupled weight decay and the scaled update, refreshing the bf16 weights in the pass.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
     for (const Entry& e : b.entries) {
       Tensor w = matrices(e.p->value, e);
-      if (e.p->weight_decay && s.weight_decay != 0)
-        ops::scale(w, float(1.0 - s.lr * s.weight_decay), w);
-      ops::axpy(-float(s.lr) * shape_scale, u.slice(e.first, e.first + e.count), w);
-      e.p->sync_compute();
+      const bool separate = e.p->compute.defined() && e.p->compute.data() != e.p->value.data();
+      Tensor compute = separate ? matrices(e.p->compute, e) : Tensor();
+      const double decay = e.p->weight_decay ? 1.0 - s.lr * s.weight_decay : 1.0;
+      apply_update(w, u.slice(e.first, e.first + e.count), float(decay), float(s.lr) * shape_scale,
+                   compute);
     }
   }
 }

@@ -1,12 +1,22 @@
-// CPU passes of the NorMuon step; norms accumulate in double. Tensors on CUDA go to the
-// kernels in normuon_kernels.cu.
+// CPU passes of the NorMuon step (f32, norms in double). Tensors on CUDA go to
+// normuon_kernels.cu.
 #include <cmath>
+#include <vector>
 
 #include "normuon_kernels.h"
 #include "vpmoe/error.h"
 #include "vpmoe/version.h"
 
 namespace vpmoe::normuon {
+namespace {
+
+void check_f32(const Tensor& t, const char* what) {
+  if (t.dtype() != DType::f32)
+    throw Error(std::string("optimizer.normuon: ") + what + " must be f32 on the CPU, got " +
+                t.str());
+}
+
+}  // namespace
 
 void nesterov_momentum(Tensor& g, Tensor& m, float mu) {
   if (g.device().is_cuda()) return cuda::nesterov_momentum(g, m, mu);
@@ -17,24 +27,40 @@ void nesterov_momentum(Tensor& g, Tensor& m, float mu) {
   }
 }
 
-void frobenius_normalize(Tensor& x, float factor, float eps) {
-  if (x.device().is_cuda()) return cuda::frobenius_normalize(x, factor, eps);
-  const std::int64_t B = x.size(0), per = x.numel() / (B ? B : 1);
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps) {
+  if (in.device().is_cuda()) return cuda::frobenius_normalize(in, out, factor, eps);
+  check_f32(in, "frobenius_normalize input");
+  check_f32(out, "frobenius_normalize output");
+  const std::int64_t B = in.size(0), per = in.numel() / (B ? B : 1);
   for (std::int64_t b = 0; b < B; ++b) {
-    float* p = x.data_as<float>() + b * per;
+    const float* p = in.data_as<const float>() + b * per;
+    float* q = out.data_as<float>() + b * per;
     double ss = 0;
     for (std::int64_t i = 0; i < per; ++i) ss += double(p[i]) * p[i];
     const float inv = float(1.0 / (std::sqrt(ss) * factor + eps));
-    for (std::int64_t i = 0; i < per; ++i) p[i] *= inv;
+    for (std::int64_t i = 0; i < per; ++i) q[i] = p[i] * inv;
   }
 }
 
-void neuron_normalize(Tensor& o, Tensor& v, float beta2, float eps) {
-  if (o.device().is_cuda()) return cuda::neuron_normalize(o, v, beta2, eps);
+void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha) {
+  if (c.device().is_cuda()) return cuda::add_linear_and_identity(c, a, b, alpha);
+  check_f32(c, "polynomial");
+  const std::int64_t B = c.size(0), k = c.size(1);
+  float* pc = c.data_as<float>();
+  const float* pa = a.data_as<const float>();
+  for (std::int64_t i = 0, n = c.numel(); i < n; ++i) pc[i] += b * pa[i];
+  for (std::int64_t m = 0; m < B; ++m)
+    for (std::int64_t i = 0; i < k; ++i) pc[(m * k + i) * k + i] += alpha;
+}
+
+void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps) {
+  if (o.device().is_cuda()) return cuda::neuron_normalize(o, out, v, beta2, eps);
+  check_f32(o, "neuron_normalize input");
   const std::int64_t B = o.size(0), m = o.size(1), n = o.size(2);
   std::vector<float> scale(static_cast<std::size_t>(m));
   for (std::int64_t b = 0; b < B; ++b) {
-    float* p = o.data_as<float>() + b * m * n;
+    const float* p = o.data_as<const float>() + b * m * n;
+    float* q = out.data_as<float>() + b * m * n;
     float* vb = v.data_as<float>() + b * m;
     double norm_o = 0, norm_s = 0;
     for (std::int64_t i = 0; i < m; ++i) {
@@ -49,9 +75,18 @@ void neuron_normalize(Tensor& o, Tensor& v, float beta2, float eps) {
     const double ratio = std::sqrt(norm_o) / std::max(std::sqrt(norm_s), double(eps));
     for (std::int64_t i = 0; i < m; ++i) {
       const float f = float(double(scale[std::size_t(i)]) * ratio);
-      for (std::int64_t j = 0; j < n; ++j) p[i * n + j] *= f;
+      for (std::int64_t j = 0; j < n; ++j) q[i * n + j] = p[i * n + j] * f;
     }
   }
+}
+
+void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute) {
+  if (w.device().is_cuda()) return cuda::apply_update(w, u, decay, step, compute);
+  float* pw = w.data_as<float>();
+  const float* pu = u.data_as<const float>();
+  for (std::int64_t i = 0, n = w.numel(); i < n; ++i) pw[i] = pw[i] * decay - step * pu[i];
+  if (compute.defined() && compute.data() != w.data())
+    throw Error("optimizer.normuon: separate compute weights on the CPU");
 }
 
 #if !VPMOE_HAS_CUDA
@@ -62,10 +97,16 @@ namespace cuda {
 void nesterov_momentum(Tensor&, Tensor&, float) {
   no_cuda();
 }
-void frobenius_normalize(Tensor&, float, float) {
+void frobenius_normalize(const Tensor&, Tensor&, float, float) {
   no_cuda();
 }
-void neuron_normalize(Tensor&, Tensor&, float, float) {
+void add_linear_and_identity(Tensor&, const Tensor&, float, float) {
+  no_cuda();
+}
+void neuron_normalize(const Tensor&, Tensor&, Tensor&, float, float) {
+  no_cuda();
+}
+void apply_update(Tensor&, const Tensor&, float, float, Tensor&) {
   no_cuda();
 }
 }  // namespace cuda

@@ -1,5 +1,7 @@
-// CUDA passes of the NorMuon step: one grid-stride pass for the momentum, one block per matrix
-// for the norms (double partial sums, fixed-order block reductions: deterministic).
+// CUDA passes of the NorMuon step. Per-matrix norms are split over many blocks (partial sums
+// in double per chunk of a matrix, then summed in chunk order): a bucket may hold a couple of
+// 1536 x 1024 matrices or 1,800 of 128 x 1024, and both must fill the device. Deterministic.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <string>
@@ -12,6 +14,7 @@ namespace vpmoe::normuon::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr long long kChunk = 16384;  // elements per block of a per-matrix reduction
 
 struct Launch {
   int prev = 0, dev;
@@ -31,8 +34,26 @@ struct Launch {
   }
 };
 
+unsigned grid_for(long long n) {
+  return unsigned(std::min<long long>((n + kThreads - 1) / kThreads, 132LL * 16));
+}
+
+__device__ __forceinline__ float load(const float* p) {
+  return *p;
+}
+__device__ __forceinline__ float load(const __nv_bfloat16* p) {
+  return __bfloat162float(*p);
+}
+__device__ __forceinline__ void store(float* p, float v) {
+  *p = v;
+}
+__device__ __forceinline__ void store(__nv_bfloat16* p, float v) {
+  *p = __float2bfloat16_rn(v);
+}
+
 // Sum over the block in a fixed order; every thread gets the result.
-__device__ double block_sum(double v, double* scratch) {
+__device__ double block_sum(double v) {
+  __shared__ double scratch[32];
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(~0u, v, o);
   const int lane = int(threadIdx.x) % 32, w = int(threadIdx.x) / 32;
   __syncthreads();
@@ -52,44 +73,103 @@ __global__ void nesterov_kernel(long long n, float* g, float* m, float mu) {
   }
 }
 
-__global__ void frobenius_kernel(long long per, float* x, float factor, float eps) {
-  __shared__ double scratch[32];
-  float* p = x + blockIdx.x * per;
+// partial[b, c] = sum of squares of chunk c of matrix b.
+__global__ void sumsq_kernel(const float* x, long long per, int chunks, double* partial) {
+  const long long b = blockIdx.y, c = blockIdx.x;
+  const long long lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
+  const float* p = x + b * per;
   double ss = 0;
-  for (long long i = threadIdx.x; i < per; i += blockDim.x) ss += double(p[i]) * p[i];
-  const float inv = float(1.0 / (sqrt(block_sum(ss, scratch)) * factor + eps));
-  for (long long i = threadIdx.x; i < per; i += blockDim.x) p[i] *= inv;
+  for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x) ss += double(p[i]) * p[i];
+  const double total = block_sum(ss);
+  if (threadIdx.x == 0) partial[b * chunks + c] = total;
 }
 
-__global__ void neuron_kernel(long long m, long long n, float* o, float* v, float* scale,
-                              float beta2, float eps) {
-  __shared__ double scratch[32];
-  const long long b = blockIdx.x;
-  float* p = o + b * m * n;
-  float* vb = v + b * m;
-  float* sb = scale + b * m;
-  const int lane = int(threadIdx.x) % 32, w = int(threadIdx.x) / 32, warps = int(blockDim.x) / 32;
-  double norm_o = 0, norm_s = 0;  // lane 0 of each warp
-  for (long long i = w; i < m; i += warps) {
-    double ss = 0;
-    for (long long j = lane; j < n; j += 32) ss += double(p[i * n + j]) * p[i * n + j];
-    for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(~0u, ss, off);
-    if (lane == 0) {
-      const float r = float(ss / double(n));
-      const float vi = beta2 * vb[i] + (1.f - beta2) * r;
-      vb[i] = vi;
-      const float s = 1.f / sqrtf(vi + eps);
-      sb[i] = s;
-      norm_o += ss;
-      norm_s += ss * double(s) * s;
-    }
+template <class TO>
+__global__ void frobenius_scale_kernel(const float* x, TO* out, long long per, int chunks,
+                                       const double* partial, float factor, float eps) {
+  const long long b = blockIdx.y, c = blockIdx.x;
+  double ss = 0;
+  for (int i = 0; i < chunks; ++i) ss += partial[b * chunks + i];
+  const float inv = float(1.0 / (sqrt(ss) * factor + eps));
+  const long long lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
+  for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x)
+    store(out + b * per + i, x[b * per + i] * inv);
+}
+
+template <class T>
+__global__ void linear_identity_kernel(long long n, long long k, T* c, const T* a, float b,
+                                       float alpha) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    const long long r = (i / k) % k, col = i % k;
+    store(c + i, load(c + i) + b * load(a + i) + (r == col ? alpha : 0.f));
   }
-  const double to = block_sum(lane == 0 ? norm_o : 0.0, scratch);
-  const double ts = block_sum(lane == 0 ? norm_s : 0.0, scratch);
-  const double ratio = sqrt(to) / fmax(sqrt(ts), double(eps));
-  __syncthreads();  // every row's scale is written
-  for (long long idx = threadIdx.x; idx < m * n; idx += blockDim.x)
-    p[idx] *= float(double(sb[idx / n]) * ratio);
+}
+
+// One warp per row of every matrix: the row's mean square, the second moment, its scale, and
+// the row's contributions to ||o||^2 and ||s||^2.
+template <class TI>
+__global__ void neuron_rows_kernel(const TI* o, long long rows, long long n, float* v, float* scale,
+                                   double* row_o, double* row_s, float beta2, float eps) {
+  const long long row = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32;
+  const int lane = int(threadIdx.x) % 32;
+  if (row >= rows) return;
+  const TI* p = o + row * n;
+  double ss = 0;
+  for (long long j = lane; j < n; j += 32) {
+    const double x = load(p + j);
+    ss += x * x;
+  }
+  for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(~0u, ss, off);
+  if (lane == 0) {
+    const float r = float(ss / double(n));
+    const float vi = beta2 * v[row] + (1.f - beta2) * r;
+    v[row] = vi;
+    const float s = 1.f / sqrtf(vi + eps);
+    scale[row] = s;
+    row_o[row] = ss;
+    row_s[row] = ss * double(s) * s;
+  }
+}
+
+__global__ void neuron_ratio_kernel(const double* row_o, const double* row_s, long long m,
+                                    double* ratio, float eps) {
+  const long long b = blockIdx.x;
+  double so = 0, ss = 0;
+  for (long long i = threadIdx.x; i < m; i += blockDim.x)
+    so += row_o[b * m + i], ss += row_s[b * m + i];
+  const double to = block_sum(so), ts = block_sum(ss);
+  if (threadIdx.x == 0) ratio[b] = sqrt(to) / fmax(sqrt(ts), double(eps));
+}
+
+template <class TI>
+__global__ void neuron_scale_kernel(const TI* o, float* out, long long total, long long m,
+                                    long long n, const float* scale, const double* ratio) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+       i += (long long)gridDim.x * blockDim.x) {
+    const long long row = i / n;
+    out[i] = load(o + i) * float(double(scale[row]) * ratio[row / m]);
+  }
+}
+
+__global__ void update_kernel(long long n, float* w, const float* u, float decay, float step,
+                              __nv_bfloat16* compute) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    const float x = w[i] * decay - step * u[i];
+    w[i] = x;
+    if (compute) compute[i] = __float2bfloat16_rn(x);
+  }
+}
+
+template <class F>
+void by_dtype(const Tensor& t, const char* what, F&& f) {
+  if (t.dtype() == DType::f32)
+    f(float{});
+  else if (t.dtype() == DType::bf16)
+    f(__nv_bfloat16{});
+  else
+    throw Error(std::string("optimizer.normuon (CUDA): ") + what + " must be f32 or bf16");
 }
 
 }  // namespace
@@ -98,28 +178,76 @@ void nesterov_momentum(Tensor& g, Tensor& m, float mu) {
   const long long n = g.numel();
   if (n == 0) return;
   Launch L(g);
-  const unsigned blocks = unsigned(std::min<long long>((n + kThreads - 1) / kThreads, 132LL * 16));
-  nesterov_kernel<<<blocks, kThreads, 0, L.stream>>>(n, g.data_as<float>(), m.data_as<float>(), mu);
+  nesterov_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(n, g.data_as<float>(), m.data_as<float>(),
+                                                          mu);
   L.check("momentum");
 }
 
-void frobenius_normalize(Tensor& x, float factor, float eps) {
-  const long long B = x.size(0);
-  if (B == 0) return;
-  Launch L(x);
-  frobenius_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(x.numel() / B, x.data_as<float>(),
-                                                           factor, eps);
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps) {
+  const long long B = in.size(0);
+  if (B == 0 || in.numel() == 0) return;
+  const long long per = in.numel() / B;
+  const int chunks = int((per + kChunk - 1) / kChunk);
+  Launch L(in);
+  Tensor partial = Tensor::empty({B * chunks}, DType::i64, in.device());  // doubles
+  const dim3 grid{unsigned(chunks), unsigned(B), 1u};
+  sumsq_kernel<<<grid, kThreads, 0, L.stream>>>(in.data_as<const float>(), per, chunks,
+                                                partial.data_as<double>());
+  by_dtype(out, "frobenius_normalize output", [&](auto t) {
+    using TO = decltype(t);
+    frobenius_scale_kernel<TO>
+        <<<grid, kThreads, 0, L.stream>>>(in.data_as<const float>(), out.data_as<TO>(), per, chunks,
+                                          partial.data_as<double>(), factor, eps);
+  });
   L.check("frobenius normalisation");
 }
 
-void neuron_normalize(Tensor& o, Tensor& v, float beta2, float eps) {
-  const long long B = o.size(0), m = o.size(1), n = o.size(2);
-  if (B == 0) return;
+void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha) {
+  const long long n = c.numel(), k = c.size(1);
+  if (n == 0) return;
+  Launch L(c);
+  by_dtype(c, "polynomial", [&](auto t) {
+    using T = decltype(t);
+    linear_identity_kernel<T><<<grid_for(n), kThreads, 0, L.stream>>>(
+        n, k, c.data_as<T>(), a.data_as<const T>(), b, alpha);
+  });
+  L.check("polynomial");
+}
+
+void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps) {
+  const long long B = o.size(0), m = o.size(1), n = o.size(2), rows = B * m;
+  if (rows == 0) return;
   Launch L(o);
-  Tensor scale = Tensor::empty({B, m}, DType::f32, o.device());
-  neuron_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
-      m, n, o.data_as<float>(), v.data_as<float>(), scale.data_as<float>(), beta2, eps);
+  Tensor scale = Tensor::empty({rows}, DType::f32, o.device());
+  Tensor row_o = Tensor::empty({rows}, DType::i64, o.device());  // doubles
+  Tensor row_s = Tensor::empty({rows}, DType::i64, o.device());
+  Tensor ratio = Tensor::empty({B}, DType::i64, o.device());
+  by_dtype(o, "neuron_normalize input", [&](auto t) {
+    using TI = decltype(t);
+    const unsigned row_blocks = unsigned((rows * 32 + kThreads - 1) / kThreads);
+    neuron_rows_kernel<TI><<<row_blocks, kThreads, 0, L.stream>>>(
+        o.data_as<const TI>(), rows, n, v.data_as<float>(), scale.data_as<float>(),
+        row_o.data_as<double>(), row_s.data_as<double>(), beta2, eps);
+    neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
+        row_o.data_as<double>(), row_s.data_as<double>(), m, ratio.data_as<double>(), eps);
+    neuron_scale_kernel<TI><<<grid_for(rows * n), kThreads, 0, L.stream>>>(
+        o.data_as<const TI>(), out.data_as<float>(), rows * n, m, n, scale.data_as<float>(),
+        ratio.data_as<double>());
+  });
   L.check("neuron-wise normalisation");
+}
+
+void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute) {
+  const long long n = w.numel();
+  if (n == 0) return;
+  Launch L(w);
+  const bool separate = compute.defined() && compute.data() != w.data();
+  if (separate && compute.dtype() != DType::bf16)
+    throw Error("optimizer.normuon (CUDA): compute weights must be bf16");
+  update_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(
+      n, w.data_as<float>(), u.data_as<const float>(), decay, step,
+      separate ? compute.data_as<__nv_bfloat16>() : nullptr);
+  L.check("update");
 }
 
 }  // namespace vpmoe::normuon::cuda

@@ -1,23 +1,34 @@
 #pragma once
-// The element-wise and per-matrix passes of a NorMuon step (spec/optimizer.md §2) over a
-// bucket of same-shape matrices, each with a CPU loop and a CUDA kernel (f32 throughout).
+// The element-wise and per-matrix passes of a NorMuon step (spec/optimizer.md §2-3) over a
+// bucket of same-shape matrices [B, m, n], each with a CPU loop and a CUDA implementation.
+// Norms accumulate in double; the CUDA passes split every matrix over many blocks and reduce
+// the partial sums in a fixed order (deterministic).
 #include "vpmoe/tensor.h"
 
 namespace vpmoe::normuon {
 
 // m <- mu m + (1 - mu) g, then g <- (1 - mu) g + mu m (the Nesterov update, in g's buffer).
 void nesterov_momentum(Tensor& g, Tensor& m, float mu);
-// Each matrix x_b of x [B, r, c] <- x_b / (||x_b||_F * factor + eps).
-void frobenius_normalize(Tensor& x, float factor, float eps);
-// Neuron-wise normalisation of o [B, m, n] with the row second moments v [B, m]:
-// r_i = mean_j o_ij^2; v_i <- beta2 v_i + (1 - beta2) r_i; s_ij = o_ij / sqrt(v_i + eps); then
-// each matrix is rescaled to o's Frobenius norm: s *= ||o||_F / max(||s||_F, eps).
-void neuron_normalize(Tensor& o, Tensor& v, float beta2, float eps);
+// out_b = in_b / (||in_b||_F * factor + eps) for each matrix of in [B, r, c] (f32); out is f32
+// (may be in) or, on CUDA, bf16 (the Polar Express work copy).
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
+// c <- c + b * a + alpha * I for each [k, k] matrix of a and c ([B, k, k], one dtype): the
+// polynomial of one Polar Express step with its linear term folded in, so X <- c X is one GEMM.
+void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha);
+// Neuron-wise normalisation of o [B, m, n] (f32, or bf16 on CUDA) into out (f32, may be o)
+// with the row second moments v [B, m]: r_i = mean_j o_ij^2; v_i <- beta2 v_i + (1 - beta2) r_i;
+// s_ij = o_ij / sqrt(v_i + eps); each matrix rescaled to o's norm: s *= ||o|| / max(||s||, eps).
+void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps);
+// w <- w * decay - step * u (f32, same shape); then compute (bf16 weights, when defined and not
+// w itself) is refreshed from w in the same pass.
+void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute);
 
 namespace cuda {
 void nesterov_momentum(Tensor& g, Tensor& m, float mu);
-void frobenius_normalize(Tensor& x, float factor, float eps);
-void neuron_normalize(Tensor& o, Tensor& v, float beta2, float eps);
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
+void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha);
+void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps);
+void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute);
 }  // namespace cuda
 
 }  // namespace vpmoe::normuon

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "normuon_kernels.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
 

@@ -109,7 +109,7 @@ TEST(OptimizerNorMuon, FirstUpdateHasEqualRowsAndTheFrobeniusNormOfO) {
   // O: the Polar Express of the first Nesterov update (1 - mu) g + mu (1 - mu) g.
   Tensor u = grad.view({1, 12, 20}).clone();
   ops::scale(u, 0.05f + 0.95f * 0.05f, u);
-  normuon::frobenius_normalize(u, 1.02f, 1e-6f);
+  normuon::frobenius_normalize(u, u, 1.02f, 1e-6f);
   normuon::polar_express(u, normuon::default_coeffs());
   double no = 0;
   for (float x : u.to_floats()) no += double(x) * x;
@@ -213,6 +213,48 @@ TEST(OptimizerNorMuon, PluginRegistersTheName) {
   BuildArgs a;
   a.config = &c;
   EXPECT_EQ(reg.create<Optimizer>("optimizer.normuon", a)->spec_name(), "optimizer.normuon");
+}
+
+// Each CUDA pass against its CPU loop on fresh random inputs: a bucket of many small matrices
+// and one of two large ones (the per-matrix reductions split over many blocks).
+TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937 g(11);
+  const Device gpu = Device::cuda(0);
+  auto on_gpu = [&](const Tensor& t) { return t.to(gpu); };
+  auto rel = [](const Tensor& a, const Tensor& b) {
+    const std::vector<float> x = a.to_floats(), y = b.to_floats();
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]), den += double(y[i]) * y[i];
+    return std::sqrt(num / std::max(den, 1e-300));
+  };
+  for (Shape s : {Shape{37, 24, 40}, Shape{2, 1536, 1024}}) {
+    const std::string what = shape_str(s);
+    Tensor gc = rand_tensor(g, s), mc = rand_tensor(g, s), gg = on_gpu(gc), mg = on_gpu(mc);
+    normuon::nesterov_momentum(gc, mc, 0.9f);
+    normuon::nesterov_momentum(gg, mg, 0.9f);
+    EXPECT_LT(rel(gg, gc), 1e-6) << "nesterov " << what;
+    EXPECT_LT(rel(mg, mc), 1e-6) << "momentum " << what;
+    Tensor xc = gc.clone(), xg = on_gpu(gc);
+    normuon::frobenius_normalize(xc, xc, 1.02f, 1e-6f);
+    normuon::frobenius_normalize(xg, xg, 1.02f, 1e-6f);
+    EXPECT_LT(rel(xg, xc), 1e-6) << "frobenius " << what;
+    Tensor vc = rand_tensor(g, {s[0], s[1]}, 0.f, 1.f), vg = on_gpu(vc), oc = gc.clone(),
+           og = Tensor::empty(s, DType::f32, gpu);
+    normuon::neuron_normalize(gc, oc, vc, 0.95f, 1e-10f);
+    normuon::neuron_normalize(on_gpu(gc), og, vg, 0.95f, 1e-10f);
+    EXPECT_LT(rel(og, oc), 1e-6) << "neuron " << what;
+    EXPECT_LT(rel(vg, vc), 1e-6) << "second moment " << what;
+    Tensor wc = rand_tensor(g, s), wg = on_gpu(wc), none;
+    normuon::apply_update(wc, oc, 0.999f, 0.02f, none);
+    normuon::apply_update(wg, og, 0.999f, 0.02f, none);
+    EXPECT_LT(rel(wg, wc), 1e-6) << "update " << what;
+  }
+  Tensor ac = rand_tensor(g, {5, 16, 16}), cc = rand_tensor(g, {5, 16, 16}), cg = on_gpu(cc);
+  normuon::add_linear_and_identity(cc, ac, -1.5f, 2.f);
+  normuon::add_linear_and_identity(cg, on_gpu(ac), -1.5f, 2.f);
+  EXPECT_LT(rel(cg, cc), 1e-6) << "polynomial";
 }
 
 TEST(OptimizerNorMuon, CudaMatchesCpu) {
