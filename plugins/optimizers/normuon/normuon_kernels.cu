@@ -142,13 +142,14 @@ __global__ void neuron_ratio_kernel(const double* row_o, const double* row_s, lo
   if (threadIdx.x == 0) ratio[b] = sqrt(to) / fmax(sqrt(ts), double(eps));
 }
 
+// One block per row (grid-stride over rows): the row's factor once, then its elements.
 template <class TI>
-__global__ void neuron_scale_kernel(const TI* o, float* out, long long total, long long m,
+__global__ void neuron_scale_kernel(const TI* o, float* out, long long rows, long long m,
                                     long long n, const float* scale, const double* ratio) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)gridDim.x * blockDim.x) {
-    const long long row = i / n;
-    out[i] = load(o + i) * float(double(scale[row]) * ratio[row / m]);
+  for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+    const float f = float(double(scale[row]) * ratio[row / m]);
+    for (long long j = threadIdx.x; j < n; j += blockDim.x)
+      out[row * n + j] = load(o + row * n + j) * f;
   }
 }
 
@@ -230,9 +231,11 @@ void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, floa
         row_o.data_as<double>(), row_s.data_as<double>(), beta2, eps);
     neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
         row_o.data_as<double>(), row_s.data_as<double>(), m, ratio.data_as<double>(), eps);
-    neuron_scale_kernel<TI><<<grid_for(rows * n), kThreads, 0, L.stream>>>(
-        o.data_as<const TI>(), out.data_as<float>(), rows * n, m, n, scale.data_as<float>(),
-        ratio.data_as<double>());
+    const int row_threads = int(std::min<long long>(kThreads, (n + 31) / 32 * 32));
+    neuron_scale_kernel<TI>
+        <<<unsigned(std::min<long long>(rows, 132LL * 64)), row_threads, 0, L.stream>>>(
+            o.data_as<const TI>(), out.data_as<float>(), rows, m, n, scale.data_as<float>(),
+            ratio.data_as<double>());
   });
   L.check("neuron-wise normalisation");
 }

@@ -58,12 +58,11 @@ void polar_express(Tensor& x, const Coeffs& coeffs) {
   for (const auto& [ca, cb, cc] : coeffs) {
     ops::gemm(cur, cur, a, /*trans_a=*/tall, /*trans_b=*/!tall);  // X X^T, or X^T X when tall
     ops::gemm(a, a, poly, false, false, float(cc));               // c A^2
-    ops::axpy(float(cb), a, poly);                                // + b A
+    add_linear_and_identity(poly, a, float(cb), float(ca));       // + b A + a I
     if (tall)
-      ops::gemm(cur, poly, y);  // X B
+      ops::gemm(cur, poly, y);  // X (a I + b A + c A^2)
     else
-      ops::gemm(poly, cur, y);     // B X
-    ops::axpy(float(ca), cur, y);  // + a X
+      ops::gemm(poly, cur, y);  // (a I + b A + c A^2) X
     std::swap(cur, y);
   }
   if (cur.data() != x.data()) x.copy_from(cur);
