@@ -42,15 +42,14 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps)
   }
 }
 
-void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha) {
-  if (c.device().is_cuda()) return cuda::add_linear_and_identity(c, a, b, alpha);
-  check_f32(c, "polynomial");
-  const std::int64_t B = c.size(0), k = c.size(1);
-  float* pc = c.data_as<float>();
-  const float* pa = a.data_as<const float>();
-  for (std::int64_t i = 0, n = c.numel(); i < n; ++i) pc[i] += b * pa[i];
-  for (std::int64_t m = 0; m < B; ++m)
-    for (std::int64_t i = 0; i < k; ++i) pc[(m * k + i) * k + i] += alpha;
+void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc) {
+  if (a.device().is_cuda()) return cuda::polynomial(a, a2, out, ca, cb, cc);
+  check_f32(a, "polynomial input");
+  const std::int64_t k = a.size(1);
+  const float *pa = a.data_as<const float>(), *p2 = a2.data_as<const float>();
+  float* po = out.data_as<float>();
+  for (std::int64_t i = 0, n = a.numel(); i < n; ++i)
+    po[i] = ((i / k) % k == i % k ? ca : 0.f) + cb * pa[i] + cc * p2[i];
 }
 
 void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps) {
@@ -100,7 +99,7 @@ void nesterov_momentum(Tensor&, Tensor&, float) {
 void frobenius_normalize(const Tensor&, Tensor&, float, float) {
   no_cuda();
 }
-void add_linear_and_identity(Tensor&, const Tensor&, float, float) {
+void polynomial(const Tensor&, const Tensor&, Tensor&, float, float, float) {
   no_cuda();
 }
 void neuron_normalize(const Tensor&, Tensor&, Tensor&, float, float) {

@@ -97,12 +97,12 @@ __global__ void frobenius_scale_kernel(const float* x, TO* out, long long per, i
 }
 
 template <class T>
-__global__ void linear_identity_kernel(long long n, long long k, T* c, const T* a, float b,
-                                       float alpha) {
+__global__ void polynomial_kernel(long long n, long long k, const T* a, const float* a2, T* out,
+                                  float ca, float cb, float cc) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x) {
     const long long r = (i / k) % k, col = i % k;
-    store(c + i, load(c + i) + b * load(a + i) + (r == col ? alpha : 0.f));
+    store(out + i, (r == col ? ca : 0.f) + cb * load(a + i) + cc * a2[i]);
   }
 }
 
@@ -203,14 +203,14 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps)
   L.check("frobenius normalisation");
 }
 
-void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha) {
-  const long long n = c.numel(), k = c.size(1);
+void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc) {
+  const long long n = a.numel(), k = a.size(1);
   if (n == 0) return;
-  Launch L(c);
-  by_dtype(c, "polynomial", [&](auto t) {
+  Launch L(a);
+  by_dtype(a, "polynomial", [&](auto t) {
     using T = decltype(t);
-    linear_identity_kernel<T><<<grid_for(n), kThreads, 0, L.stream>>>(
-        n, k, c.data_as<T>(), a.data_as<const T>(), b, alpha);
+    polynomial_kernel<T><<<grid_for(n), kThreads, 0, L.stream>>>(
+        n, k, a.data_as<const T>(), a2.data_as<const float>(), out.data_as<T>(), ca, cb, cc);
   });
   L.check("polynomial");
 }

@@ -12,9 +12,10 @@ void nesterov_momentum(Tensor& g, Tensor& m, float mu);
 // out_b = in_b / (||in_b||_F * factor + eps) for each matrix of in [B, r, c] (f32); out is f32
 // (may be in) or, on CUDA, bf16 (the Polar Express work copy).
 void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
-// c <- c + b * a + alpha * I for each [k, k] matrix of a and c ([B, k, k], one dtype): the
-// polynomial of one Polar Express step with its linear term folded in, so X <- c X is one GEMM.
-void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha);
+// The polynomial of one Polar Express step, out = ca I + cb a + cc a2 for each [k, k] matrix
+// (a and out [B, k, k] in one dtype, a2 = a a in f32), summed in f32 and rounded once, so the
+// step X <- out X is one GEMM and the cancellation between its terms happens in f32.
+void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc);
 // Neuron-wise normalisation of o [B, m, n] (f32, or bf16 on CUDA) into out (f32, may be o)
 // with the row second moments v [B, m]: r_i = mean_j o_ij^2; v_i <- beta2 v_i + (1 - beta2) r_i;
 // s_ij = o_ij / sqrt(v_i + eps); each matrix rescaled to o's norm: s *= ||o|| / max(||s||, eps).
@@ -26,7 +27,7 @@ void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& c
 namespace cuda {
 void nesterov_momentum(Tensor& g, Tensor& m, float mu);
 void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
-void add_linear_and_identity(Tensor& c, const Tensor& a, float b, float alpha);
+void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc);
 void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps);
 void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute);
 }  // namespace cuda

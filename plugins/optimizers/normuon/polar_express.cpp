@@ -52,13 +52,14 @@ void polar_express(Tensor& x, const Coeffs& coeffs) {
   const bool tall = m > n;
   const std::int64_t k = tall ? n : m;
   Tensor a = Tensor::empty({B, k, k}, x.dtype(), x.device());
+  Tensor a2 = Tensor::empty({B, k, k}, DType::f32, x.device());
   Tensor poly = Tensor::empty({B, k, k}, x.dtype(), x.device());
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor cur = x;
   for (const auto& [ca, cb, cc] : coeffs) {
     ops::gemm(cur, cur, a, /*trans_a=*/tall, /*trans_b=*/!tall);  // X X^T, or X^T X when tall
-    ops::gemm(a, a, poly, false, false, float(cc));               // c A^2
-    add_linear_and_identity(poly, a, float(cb), float(ca));       // + b A + a I
+    ops::gemm(a, a, a2);                                          // A^2, f32 out
+    polynomial(a, a2, poly, float(ca), float(cb), float(cc));     // a I + b A + c A^2
     if (tall)
       ops::gemm(cur, poly, y);  // X (a I + b A + c A^2)
     else

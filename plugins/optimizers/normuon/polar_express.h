@@ -21,7 +21,8 @@ Coeffs load_coeffs(const std::string& path);
 
 // x [B, m, n] (f32 on the CPU; f32 or bf16 on CUDA), already scaled by frobenius_normalize,
 // is replaced by its Polar Express iterate. Each step is X <- (a I + b A + c A^2) X with
-// A = X X^T: three GEMMs, the identity and linear terms folded into the small polynomial.
+// A = X X^T: three GEMMs, the polynomial summed in f32 (A^2 from an f32-output GEMM) and
+// rounded once to the work dtype.
 // Tall matrices (m > n) iterate on the n x n Gram X^T X and multiply on the right, which is
 // the wide iteration on X^T, transposed back.
 void polar_express(Tensor& x, const Coeffs& coeffs);
