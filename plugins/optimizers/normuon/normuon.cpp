@@ -69,9 +69,11 @@ void NorMuon::step(const OptimizerStep& s) {
   for (Bucket& b : buckets_) {
     // Nesterov-momentum update U of every matrix of the bucket, in one [count, m, n] block.
     Tensor u = Tensor::empty({b.count, b.m, b.n}, DType::f32, b.device);
-    for (const Entry& e : b.entries)
-      u.slice(e.first, e.first + e.count).copy_from(matrices(e.p->grad, e));
-    nesterov_momentum(u, b.momentum, mu);
+    for (const Entry& e : b.entries) {
+      Tensor m = b.momentum.slice(e.first, e.first + e.count),
+             ue = u.slice(e.first, e.first + e.count);
+      nesterov_momentum(matrices(e.p->grad, e), m, ue, mu);
+    }
     // Polar Express on a work copy (bf16 on CUDA) normalised from the f32 update; the
     // neuron-wise normalisation reads it back into u in f32.
     const DType work = b.device.is_cuda() && o_.bf16 ? DType::bf16 : DType::f32;

@@ -18,12 +18,14 @@ void check_f32(const Tensor& t, const char* what) {
 
 }  // namespace
 
-void nesterov_momentum(Tensor& g, Tensor& m, float mu) {
-  if (g.device().is_cuda()) return cuda::nesterov_momentum(g, m, mu);
-  float *pg = g.data_as<float>(), *pm = m.data_as<float>();
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu) {
+  if (g.device().is_cuda()) return cuda::nesterov_momentum(g, m, u, mu);
+  const float* pg = g.data_as<const float>();
+  float *pm = m.data_as<float>(), *pu = u.data_as<float>();
   for (std::int64_t i = 0, n = g.numel(); i < n; ++i) {
-    pm[i] = mu * pm[i] + (1.f - mu) * pg[i];
-    pg[i] = (1.f - mu) * pg[i] + mu * pm[i];
+    const float gi = pg[i];
+    pm[i] = mu * pm[i] + (1.f - mu) * gi;
+    pu[i] = (1.f - mu) * gi + mu * pm[i];
   }
 }
 
@@ -93,7 +95,7 @@ namespace cuda {
 [[noreturn]] static void no_cuda() {
   throw Error("optimizer.normuon: this build has no CUDA parts");
 }
-void nesterov_momentum(Tensor&, Tensor&, float) {
+void nesterov_momentum(const Tensor&, Tensor&, Tensor&, float) {
   no_cuda();
 }
 void frobenius_normalize(const Tensor&, Tensor&, float, float) {

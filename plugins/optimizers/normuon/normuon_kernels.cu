@@ -64,12 +64,12 @@ __device__ double block_sum(double v) {
   return total;
 }
 
-__global__ void nesterov_kernel(long long n, float* g, float* m, float mu) {
+__global__ void nesterov_kernel(long long n, const float* g, float* m, float* u, float mu) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
        i += (long long)gridDim.x * blockDim.x) {
-    const float mi = mu * m[i] + (1.f - mu) * g[i];
+    const float gi = g[i], mi = mu * m[i] + (1.f - mu) * gi;
     m[i] = mi;
-    g[i] = (1.f - mu) * g[i] + mu * mi;
+    u[i] = (1.f - mu) * gi + mu * mi;
   }
 }
 
@@ -175,12 +175,12 @@ void by_dtype(const Tensor& t, const char* what, F&& f) {
 
 }  // namespace
 
-void nesterov_momentum(Tensor& g, Tensor& m, float mu) {
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu) {
   const long long n = g.numel();
   if (n == 0) return;
   Launch L(g);
-  nesterov_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(n, g.data_as<float>(), m.data_as<float>(),
-                                                          mu);
+  nesterov_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(
+      n, g.data_as<const float>(), m.data_as<float>(), u.data_as<float>(), mu);
   L.check("momentum");
 }
 

@@ -7,8 +7,9 @@
 
 namespace vpmoe::normuon {
 
-// m <- mu m + (1 - mu) g, then g <- (1 - mu) g + mu m (the Nesterov update, in g's buffer).
-void nesterov_momentum(Tensor& g, Tensor& m, float mu);
+// m <- mu m + (1 - mu) g, then u = (1 - mu) g + mu m (the Nesterov update; u may be g). Reads
+// the parameter's grad where it lies, so gathering a bucket costs no extra pass.
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu);
 // out_b = in_b / (||in_b||_F * factor + eps) for each matrix of in [B, r, c] (f32); out is f32
 // (may be in) or, on CUDA, bf16 (the Polar Express work copy).
 void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
@@ -25,7 +26,7 @@ void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, floa
 void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute);
 
 namespace cuda {
-void nesterov_momentum(Tensor& g, Tensor& m, float mu);
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu);
 void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
 void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc);
 void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps);

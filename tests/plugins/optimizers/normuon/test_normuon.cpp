@@ -232,8 +232,10 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
   for (Shape s : {Shape{37, 24, 40}, Shape{2, 1536, 1024}}) {
     const std::string what = shape_str(s);
     Tensor gc = rand_tensor(g, s), mc = rand_tensor(g, s), gg = on_gpu(gc), mg = on_gpu(mc);
-    normuon::nesterov_momentum(gc, mc, 0.9f);
-    normuon::nesterov_momentum(gg, mg, 0.9f);
+    Tensor ug = Tensor::empty(s, DType::f32, gpu);
+    normuon::nesterov_momentum(gc, mc, gc, 0.9f);  // in place on the CPU, into u on CUDA
+    normuon::nesterov_momentum(gg, mg, ug, 0.9f);
+    gg = ug;
     EXPECT_LT(rel(gg, gc), 1e-6) << "nesterov " << what;
     EXPECT_LT(rel(mg, mc), 1e-6) << "momentum " << what;
     Tensor xc = gc.clone(), xg = on_gpu(gc);
