@@ -21,7 +21,7 @@ Tensor matrices(const Tensor& t, const E& e) {
 }  // namespace
 
 void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
-  if (allocated_) throw Error("optimizer.normuon: parameters added after the first step");
+  if (stepped_) throw Error("optimizer.normuon: parameters added after the first step");
   for (Parameter* p : params) {
     if (!p || !p->value.defined() || !p->grad.defined())
       throw Error("optimizer.normuon: a parameter without value or grad");
@@ -52,19 +52,16 @@ void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
     bucket->entries.push_back(Entry{p, 0, bucket->count, count});
     bucket->count += count;
   }
-}
-
-void NorMuon::allocate() {
-  if (allocated_) return;
-  for (Bucket& b : buckets_) {
-    b.momentum = Tensor::zeros({b.count, b.m, b.n}, DType::f32, b.device);
-    b.second_moment = Tensor::zeros({b.count, b.m}, DType::f32, b.device);
-  }
-  allocated_ = true;
+  // Zero state for the buckets as they now are (nothing has been stepped yet).
+  for (Bucket& b : buckets_)
+    if (!b.momentum.defined() || b.momentum.size(0) != b.count) {
+      b.momentum = Tensor::zeros({b.count, b.m, b.n}, DType::f32, b.device);
+      b.second_moment = Tensor::zeros({b.count, b.m}, DType::f32, b.device);
+    }
 }
 
 void NorMuon::step(const OptimizerStep& s) {
-  allocate();
+  stepped_ = true;
   const float mu = float(o_.momentum);
   for (Bucket& b : buckets_) {
     // Nesterov-momentum update U of every matrix of the bucket, in one [count, m, n] block.
@@ -115,7 +112,6 @@ Tensor NorMuon::last_update(const Parameter& p) const {
 }
 
 std::map<std::string, Tensor> NorMuon::state() const {
-  const_cast<NorMuon*>(this)->allocate();
   std::map<std::string, Tensor> out;
   for (const Bucket& b : buckets_)
     for (const Entry& e : b.entries) {
@@ -132,7 +128,6 @@ std::map<std::string, Tensor> NorMuon::state() const {
 }
 
 void NorMuon::load_state(const std::map<std::string, Tensor>& state) {
-  allocate();
   for (const auto& [key, dst] : this->state()) {
     const auto it = state.find(key);
     if (it == state.end()) throw Error("optimizer.normuon state: missing " + key);

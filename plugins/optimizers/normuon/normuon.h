@@ -51,12 +51,11 @@ class NorMuon final : public Optimizer {
     std::vector<Entry> entries;
     Tensor momentum, second_moment, update;  // [count, m, n], [count, m], [count, m, n]
   };
-  void allocate();
   const Entry* find(const Parameter& p, const Bucket** bucket) const;
 
   NorMuonOptions o_;
   std::vector<Bucket> buckets_;
-  bool allocated_ = false;
+  bool stepped_ = false;
 };
 
 std::unique_ptr<Optimizer> build(const BuildArgs& args);
