@@ -20,7 +20,8 @@ OptimizerGroup optimizer_group(const Parameter& p);
 std::string_view optimizer_group_name(OptimizerGroup g);
 
 // The learning-rate range of a group (spec/optimizer.md §5): [train] lr / min_lr for matrices;
-// [optimizer] normuon_aux_lr / normuon_aux_min_lr (else lr / min_lr) for the rest; [train]
+// [optimizer] normuon_aux_lr / normuon_aux_min_lr (else lr / min_lr; and only with
+// name = "normuon") for the rest; [train]
 // decoupled_lr / decoupled_min_lr for the embedding and output when set, else the aux range.
 struct LrRange {
   double max_lr = 0, min_lr = 0;

@@ -34,8 +34,10 @@ std::string_view optimizer_group_name(OptimizerGroup g) {
 LrRange group_lr(OptimizerGroup g, const Config& c) {
   const LrRange main{c.train.lr, c.train.min_lr};
   if (g == OptimizerGroup::matrix) return main;
-  LrRange aux{c.optimizer.normuon_aux_lr.value_or(main.max_lr),
-              c.optimizer.normuon_aux_min_lr.value_or(main.min_lr)};
+  // The aux rates belong to NorMuon's companion AdamW; with another optimizer they do not apply.
+  const bool normuon = c.optimizer.name == "normuon";
+  LrRange aux{normuon ? c.optimizer.normuon_aux_lr.value_or(main.max_lr) : main.max_lr,
+              normuon ? c.optimizer.normuon_aux_min_lr.value_or(main.min_lr) : main.min_lr};
   if (g == OptimizerGroup::embedding_output && c.train.decoupled_lr)
     return {*c.train.decoupled_lr, c.train.decoupled_min_lr.value_or(main.min_lr)};
   return aux;

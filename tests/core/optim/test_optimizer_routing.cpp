@@ -58,6 +58,9 @@ TEST(OptimizerRouting, LearningRatesPerGroup) {
   EXPECT_DOUBLE_EQ(group_lr(OptimizerGroup::embedding_output, dec).min_lr, 5e-4);
   EXPECT_DOUBLE_EQ(group_lr(OptimizerGroup::aux, dec).max_lr, 1e-3);
   EXPECT_DOUBLE_EQ(group_lr(OptimizerGroup::aux, dec).min_lr, 3e-5) << "aux min falls back";
+  const Config adam =
+      with("lr = 3e-4\nmin_lr = 3e-5\n", "name = \"adamw\"\nnormuon_aux_lr = 1e-3\n");
+  EXPECT_DOUBLE_EQ(group_lr(OptimizerGroup::aux, adam).max_lr, 3e-4) << "aux lr is NorMuon's";
 }
 
 }  // namespace
