@@ -1,0 +1,69 @@
+#include "model/gpt_model.h"
+
+#include "vpmoe/error.h"
+
+namespace vpmoe::model {
+
+GptModel::GptModel(GptOptions o, std::vector<std::unique_ptr<TransformerLayer>> layers)
+    : o_(o), layers_(std::move(layers)) {
+  if (o_.vocab <= 0 || o_.hidden <= 0) throw Error("gpt model: vocab and hidden must be > 0");
+  const bool bf16 = o_.bf16 && o_.device.is_cuda();
+  embedding_ = Parameter::make("embedding.word_embeddings", {o_.vocab, o_.hidden},
+                               ParamRole::embedding, o_.device, bf16);
+  final_norm_ = Parameter::make("final_norm", {o_.hidden}, ParamRole::norm, o_.device);
+  output_ =
+      Parameter::make("output_layer", {o_.vocab, o_.hidden}, ParamRole::output, o_.device, bf16);
+  for (Parameter* p : {&embedding_, &output_}) {
+    ops::init_normal(p->value, 0.f, float(o_.init_std), parameter_seed(o_.seed, p->name));
+    p->sync_compute();
+  }
+  ops::fill(final_norm_.value, 1.f);
+}
+
+std::vector<Parameter*> GptModel::parameters() {
+  std::vector<Parameter*> ps{&embedding_};
+  for (auto& l : layers_)
+    for (Parameter* p : l->parameters()) ps.push_back(p);
+  ps.push_back(&final_norm_);
+  ps.push_back(&output_);
+  return ps;
+}
+
+double GptModel::flops_per_token(std::int64_t seq_len) const {
+  double f = 2.0 * double(o_.vocab) * double(o_.hidden);
+  for (const auto& l : layers_) f += l->flops_per_token(seq_len);
+  return f;
+}
+
+double GptModel::aux_loss() const {
+  double a = 0;
+  for (const auto& l : layers_) a += l->ffn().aux_loss();
+  return a;
+}
+
+ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, const Tensor& targets,
+                                     const Tensor& mask, float grad_scale, bool backward) {
+  const std::int64_t N = ctx.batch * ctx.seq_len;
+  check_shape(ids, {N}, "gpt model: ids");
+  check_shape(targets, {N}, "gpt model: targets");
+  const DType act = embedding_.compute.dtype();
+  Tensor x = Tensor::empty({N, o_.hidden}, act, o_.device);
+  ops::embedding_forward(ids, embedding_.compute, x);
+  ValueResidualState vr;
+  for (auto& l : layers_) x = l->forward(ctx, x, &vr);
+  Tensor h = Tensor::empty(x.shape(), act, o_.device);
+  Tensor rstd = Tensor::empty({N}, DType::f32, o_.device);
+  ops::rmsnorm_forward(x, final_norm_.value, float(o_.eps), h, rstd);
+  if (!backward)
+    return ops::linear_cross_entropy(h, output_.compute, targets, mask, 0.f, nullptr, nullptr);
+  Tensor dh = Tensor::empty(h.shape(), act, o_.device);
+  const ops::CrossEntropyStats st =
+      ops::linear_cross_entropy(h, output_.compute, targets, mask, grad_scale, &dh, &output_.grad);
+  Tensor dx = Tensor::empty(x.shape(), act, o_.device);
+  ops::rmsnorm_backward(dh, x, final_norm_.value, rstd, dx, final_norm_.grad);
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dx = (*it)->backward(ctx, dx, &vr);
+  ops::embedding_backward(ids, ops::cast_to(dx, DType::f32), embedding_.grad);
+  return st;
+}
+
+}  // namespace vpmoe::model

@@ -1,0 +1,45 @@
+#pragma once
+// The language model of spec/training.md: token embedding, the layer stack, a final RMSNorm and
+// an untied LM head whose logits go straight into the loss (ops::linear_cross_entropy: at most
+// a chunk of [rows, V] logits exists). One call runs a micro-batch forward, its loss-masked
+// mean cross-entropy and, when asked, the whole backward.
+#include <memory>
+#include <vector>
+
+#include "model/transformer_layer.h"
+#include "vpmoe/ops.h"
+
+namespace vpmoe::model {
+
+struct GptOptions {
+  std::int64_t vocab = 0;  // padded vocabulary (rows of the embedding and the head)
+  std::int64_t hidden = 0;
+  double eps = 1e-5;
+  double init_std = 0.02;
+  std::uint64_t seed = 1234;
+  Device device;
+  bool bf16 = false;  // bf16 compute weights and activations (CUDA)
+};
+
+class GptModel {
+ public:
+  GptModel(GptOptions o, std::vector<std::unique_ptr<TransformerLayer>> layers);
+  std::vector<Parameter*> parameters();
+  // Forward FLOPs per token: the layers plus the LM head (2 V H).
+  double flops_per_token(std::int64_t seq_len) const;
+  // ids, targets [B T] i32; mask [B T] f32 or undefined (all ones). With backward, every grad
+  // accumulates the gradient of grad_scale x the mean loss (and of ctx.aux_loss_scale x the
+  // MoE aux losses).
+  ops::CrossEntropyStats run(const Context& ctx, const Tensor& ids, const Tensor& targets,
+                             const Tensor& mask, float grad_scale, bool backward);
+  // Sum of the layers' aux losses from the last forward (already weighted by their coefficient).
+  double aux_loss() const;
+  std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
+
+ private:
+  GptOptions o_;
+  std::vector<std::unique_ptr<TransformerLayer>> layers_;
+  Parameter embedding_, final_norm_, output_;
+};
+
+}  // namespace vpmoe::model

@@ -1,0 +1,67 @@
+#include "model/transformer_layer.h"
+
+#include "vpmoe/error.h"
+#include "vpmoe/ops.h"
+
+namespace vpmoe::model {
+
+TransformerLayer::TransformerLayer(std::unique_ptr<Attention> attention,
+                                   std::unique_ptr<FeedForward> ffn, std::int64_t hidden,
+                                   double eps, const std::string& prefix, Device device)
+    : attention_(std::move(attention)), ffn_(std::move(ffn)), eps_(eps) {
+  if (!attention_ || !ffn_)
+    throw Error("transformer layer " + prefix + ": needs attention and ffn");
+  attn_norm_ = Parameter::make(prefix + ".attention_norm", {hidden}, ParamRole::norm, device);
+  ffn_norm_ = Parameter::make(prefix + ".ffn_norm", {hidden}, ParamRole::norm, device);
+  ops::fill(attn_norm_.value, 1.f);
+  ops::fill(ffn_norm_.value, 1.f);
+}
+
+std::vector<Parameter*> TransformerLayer::parameters() {
+  std::vector<Parameter*> ps{&attn_norm_};
+  for (Parameter* p : attention_->parameters()) ps.push_back(p);
+  ps.push_back(&ffn_norm_);
+  for (Parameter* p : ffn_->parameters()) ps.push_back(p);
+  return ps;
+}
+
+double TransformerLayer::flops_per_token(std::int64_t seq_len) const {
+  return attention_->flops_per_token(seq_len) + ffn_->flops_per_token(seq_len);
+}
+
+Tensor TransformerLayer::forward(const Context& ctx, const Tensor& x, ValueResidualState* vr) {
+  const std::int64_t N = x.size(0);
+  x_ = x;
+  Tensor n1 = Tensor::empty(x.shape(), x.dtype(), x.device());
+  rstd1_ = Tensor::empty({N}, DType::f32, x.device());
+  ops::rmsnorm_forward(x, attn_norm_.value, float(eps_), n1, rstd1_);
+  Tensor h = attention_->forward(ctx, n1, vr);
+  ops::add(h, x, h);
+  h_ = h;
+  Tensor n2 = Tensor::empty(h.shape(), h.dtype(), h.device());
+  rstd2_ = Tensor::empty({N}, DType::f32, h.device());
+  ops::rmsnorm_forward(h, ffn_norm_.value, float(eps_), n2, rstd2_);
+  Tensor out = ffn_->forward(ctx, n2);
+  ops::add(out, h, out);
+  return out;
+}
+
+Tensor TransformerLayer::backward(const Context& ctx, const Tensor& dout, ValueResidualState* vr) {
+  if (!h_.defined()) throw Error("transformer layer: backward before forward");
+  // dh = dout (residual) + the ffn branch through its norm.
+  Tensor dn2 = ffn_->backward(ctx, dout);
+  Tensor dh = Tensor::empty(h_.shape(), h_.dtype(), h_.device());
+  ops::rmsnorm_backward(ops::cast_to(dn2, h_.dtype()), h_, ffn_norm_.value, rstd2_, dh,
+                        ffn_norm_.grad);
+  ops::add(dh, ops::cast_to(dout, dh.dtype()), dh);
+  // dx = dh (residual) + the attention branch through its norm.
+  Tensor dn1 = attention_->backward(ctx, dh, vr);
+  Tensor dx = Tensor::empty(x_.shape(), x_.dtype(), x_.device());
+  ops::rmsnorm_backward(ops::cast_to(dn1, x_.dtype()), x_, attn_norm_.value, rstd1_, dx,
+                        attn_norm_.grad);
+  ops::add(dx, dh, dx);
+  x_ = h_ = rstd1_ = rstd2_ = Tensor();
+  return dx;
+}
+
+}  // namespace vpmoe::model

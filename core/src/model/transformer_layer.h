@@ -1,0 +1,35 @@
+#pragma once
+// One pre-norm transformer layer (spec/training.md): h = x + attention(rmsnorm(x)),
+// out = h + ffn(rmsnorm(h)), both norms RMSNorm with learned scales. The attention and the FFN
+// (dense, or the whole MoE layer) are plugins behind their interfaces; this composes them.
+#include <memory>
+
+#include "vpmoe/attention.h"
+#include "vpmoe/feed_forward.h"
+
+namespace vpmoe::model {
+
+class TransformerLayer {
+ public:
+  // prefix: "layers.<l>"; the norms are "<prefix>.attention_norm" / "<prefix>.ffn_norm".
+  TransformerLayer(std::unique_ptr<Attention> attention, std::unique_ptr<FeedForward> ffn,
+                   std::int64_t hidden, double eps, const std::string& prefix, Device device);
+  std::vector<Parameter*> parameters();
+  double flops_per_token(std::int64_t seq_len) const;
+  // x [N, H] (the activations' dtype) -> out [N, H].
+  Tensor forward(const Context& ctx, const Tensor& x, ValueResidualState* vr);
+  // dout [N, H] -> dx [N, H]; accumulates every parameter's grad.
+  Tensor backward(const Context& ctx, const Tensor& dout, ValueResidualState* vr);
+
+  Attention& attention() { return *attention_; }
+  FeedForward& ffn() { return *ffn_; }
+
+ private:
+  std::unique_ptr<Attention> attention_;
+  std::unique_ptr<FeedForward> ffn_;
+  double eps_;
+  Parameter attn_norm_, ffn_norm_;
+  Tensor x_, h_, rstd1_, rstd2_;  // kept for the backward
+};
+
+}  // namespace vpmoe::model
