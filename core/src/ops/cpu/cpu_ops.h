@@ -42,8 +42,7 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
 void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
 void gather_rows(const Tensor& src, const Tensor& idx, const Tensor& scale, Tensor& out);
 void combine_rows(const Tensor& src, const Tensor& idx, const Tensor& w, Tensor& out);
-void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tensor& idx,
-                              Tensor& dw);
+void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tensor& idx, Tensor& dw);
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& lse);
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             const Tensor& row_scale, Tensor& dlogits);
