@@ -89,6 +89,10 @@ void MoeLayer::finish_step(const std::vector<std::int64_t>& summed_counts) {
   std::fill(counts_.begin(), counts_.end(), 0);
 }
 
+void MoeLayer::discard_step() {
+  std::fill(counts_.begin(), counts_.end(), 0);
+}
+
 void MoeLayer::finish_step(Comm& group) {
   std::vector<std::int64_t> summed = counts_;
   group.all_reduce_sum(summed);

@@ -43,6 +43,8 @@ class MoeLayer final : public FeedForward {
   // The same with this rank's step_counts() summed over group (the dp ranks; spec/moe.md §5),
   // so every rank applies the identical bias update.
   void finish_step(Comm& group);
+  // A skipped step (non-finite grads): the counts reset, the bias stays.
+  void discard_step();
   const LoadStats& last_step_stats() const { return stats_; }
 
   Router& router() { return *router_; }
