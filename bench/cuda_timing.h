@@ -1,9 +1,11 @@
 #pragma once
 // Timing shared by the CUDA benchmarks: the median of many calls, each timed alone with CUDA
-// events on vpmoe's stream for device 0, after warm-up; and the --reps / --warmup flags.
+// events on vpmoe's stream for device 0, after warm-up; the same by the wall clock between
+// device synchronisations (for work that also runs on the host); the --reps / --warmup flags.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <string>
@@ -45,6 +47,22 @@ inline double median_ms(const std::function<void(int)>& fn, Reps r) {
     ms[std::size_t(i)] = t;
   }
   for (auto& e : ev) cudaEventDestroy(e);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// Median wall-clock milliseconds of fn over reps calls after warmup ones, the device
+// synchronised before and after each.
+inline double wall_ms(const std::function<void()>& fn, int reps, int warmup) {
+  std::vector<double> ms;
+  for (int i = 0; i < reps + warmup; ++i) {
+    cudaDeviceSynchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    cudaDeviceSynchronize();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }

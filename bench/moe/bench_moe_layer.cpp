@@ -32,17 +32,7 @@ using namespace vpmoe;
 namespace {
 
 double wall_ms(const std::function<void()>& fn, int reps) {
-  std::vector<double> ms;
-  for (int i = 0; i < reps + 2; ++i) {
-    cudaDeviceSynchronize();
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    cudaDeviceSynchronize();
-    const auto t1 = std::chrono::steady_clock::now();
-    if (i >= 2) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return bench::wall_ms(fn, reps, 2);
 }
 
 }  // namespace
