@@ -31,6 +31,17 @@ inline void check_numel(const Tensor& t, std::int64_t n, const std::string& what
     throw Error(what + ": expected " + std::to_string(n) + " elements, got " + t.str());
 }
 
+// An i32 index tensor (any shape) whose entries must lie in [0, V); returns its data.
+inline const std::int32_t* check_ids(const Tensor& ids, std::int64_t V, const char* op) {
+  check_cpu(ids, DType::i32, std::string(op) + ": ids");
+  const std::int32_t* p = ids.data_as<const std::int32_t>();
+  for (std::int64_t i = 0, n = ids.numel(); i < n; ++i)
+    if (p[i] < 0 || p[i] >= V)
+      throw Error(std::string(op) + ": id " + std::to_string(p[i]) + " at " + std::to_string(i) +
+                  " is outside [0, " + std::to_string(V) + ")");
+  return p;
+}
+
 // Last dim (1 for a 0-d tensor) and the product of the others.
 inline std::int64_t cols_of(const Tensor& t) {
   return t.ndim() ? t.size(-1) : 1;

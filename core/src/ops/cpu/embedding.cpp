@@ -6,25 +6,13 @@
 #include "ops/cpu/cpu_ops.h"
 
 namespace vpmoe::ops::cpu {
-namespace {
-
-void check_ids(const Tensor& ids, std::int64_t V, const char* op) {
-  detail::check_cpu(ids, DType::i32, std::string(op) + ": ids");
-  const std::int32_t* p = ids.data_as<const std::int32_t>();
-  for (std::int64_t i = 0, n = ids.numel(); i < n; ++i)
-    if (p[i] < 0 || p[i] >= V)
-      throw Error(std::string(op) + ": id " + std::to_string(p[i]) + " at " + std::to_string(i) +
-                  " is outside [0, " + std::to_string(V) + ")");
-}
-
-}  // namespace
 
 void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
   detail::check_f32(table, "embedding_forward: table");
   detail::check_f32(out, "embedding_forward: out");
   if (table.ndim() != 2) throw Error("embedding_forward: table must be [V, C], got " + table.str());
   std::int64_t V = table.size(0), C = table.size(1);
-  check_ids(ids, V, "embedding_forward");
+  detail::check_ids(ids, V, "embedding_forward");
   std::int64_t N = ids.numel();
   check_shape(out, {N, C}, "embedding_forward: out");
   const std::int32_t* pi = ids.data_as<const std::int32_t>();
@@ -40,7 +28,7 @@ void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   if (dtable.ndim() != 2)
     throw Error("embedding_backward: dtable must be [V, C], got " + dtable.str());
   std::int64_t V = dtable.size(0), C = dtable.size(1);
-  check_ids(ids, V, "embedding_backward");
+  detail::check_ids(ids, V, "embedding_backward");
   std::int64_t N = ids.numel();
   check_shape(dout, {N, C}, "embedding_backward: dout");
   const std::int32_t* pi = ids.data_as<const std::int32_t>();

@@ -7,17 +7,6 @@
 namespace vpmoe::ops::cpu {
 namespace {
 
-// idx (any shape) checked against [0, V); returns its data.
-const std::int32_t* checked_ids(const Tensor& idx, std::int64_t V, const char* op) {
-  detail::check_cpu(idx, DType::i32, std::string(op) + ": idx");
-  const std::int32_t* p = idx.data_as<const std::int32_t>();
-  for (std::int64_t i = 0, n = idx.numel(); i < n; ++i)
-    if (p[i] < 0 || p[i] >= V)
-      throw Error(std::string(op) + ": index " + std::to_string(p[i]) + " at " + std::to_string(i) +
-                  " is outside [0, " + std::to_string(V) + ")");
-  return p;
-}
-
 void check_src(const Tensor& src, const char* op) {
   detail::check_f32(src, std::string(op) + ": src");
   if (src.ndim() != 2) throw Error(std::string(op) + ": src must be [V, C], got " + src.str());
@@ -32,7 +21,7 @@ void check_slots(const Tensor& idx, const char* op) {
 void gather_rows(const Tensor& src, const Tensor& idx, const Tensor& scale, Tensor& out) {
   check_src(src, "gather_rows");
   const std::int64_t C = src.size(1), M = idx.numel();
-  const std::int32_t* id = checked_ids(idx, src.size(0), "gather_rows");
+  const std::int32_t* id = detail::check_ids(idx, src.size(0), "gather_rows");
   detail::check_f32(out, "gather_rows: out");
   check_shape(out, {M, C}, "gather_rows: out");
   const float* sc = nullptr;
@@ -56,7 +45,7 @@ void combine_rows(const Tensor& src, const Tensor& idx, const Tensor& w, Tensor&
   check_src(src, "combine_rows");
   check_slots(idx, "combine_rows");
   const std::int64_t C = src.size(1), N = idx.size(0), k = idx.size(1);
-  const std::int32_t* id = checked_ids(idx, src.size(0), "combine_rows");
+  const std::int32_t* id = detail::check_ids(idx, src.size(0), "combine_rows");
   detail::check_f32(out, "combine_rows: out");
   check_shape(out, {N, C}, "combine_rows: out");
   const float* pw = nullptr;
@@ -83,7 +72,7 @@ void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tenso
   check_src(src, "combine_rows_weight_grad");
   check_slots(idx, "combine_rows_weight_grad");
   const std::int64_t C = src.size(1), N = idx.size(0), k = idx.size(1);
-  const std::int32_t* id = checked_ids(idx, src.size(0), "combine_rows_weight_grad");
+  const std::int32_t* id = detail::check_ids(idx, src.size(0), "combine_rows_weight_grad");
   detail::check_f32(dout, "combine_rows_weight_grad: dout");
   check_shape(dout, {N, C}, "combine_rows_weight_grad: dout");
   detail::check_f32(dw, "combine_rows_weight_grad: dw");
