@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "registry/plugin_loader.h"
+#include "host/train/tiny_model.h"
 #include "train/model_builder.h"
 #include "train/trainer.h"
 #include "vpmoe/ops.h"
@@ -16,24 +16,6 @@ namespace vpmoe::testing {
 namespace {
 
 using namespace host::train;
-
-const char* kTiny =
-    "[tokenizer]\nvocab_size = 64\n"
-    "[model]\nnum_layers = 4\nhidden_size = 16\nnum_attention_heads = 4\nnum_query_groups = 2\n"
-    "head_dim = 4\nffn_hidden_size = 8\n"
-    "[attention]\nwindow_size = 4\nwindow_attn_skip_freq = 4\n"
-    "[tpa]\ntpa_rank = 2\ntpa_q_rank = 4\n"
-    "[moe]\nnum_experts = 4\ntopk = 2\nshared_expert_size = 8\nrouter_num_groups = 2\n"
-    "router_group_topk = 1\naux_loss_coeff = 0.01\n"
-    "[train]\nlr = 0.02\nmin_lr = 0.02\ntrain_iters = 30\nmax_consecutive_skipped = 2\n"
-    "[optimizer]\nnormuon_aux_lr = 0.01\n";
-
-Registry plugins() {
-  Registry reg;
-  const auto report = load_plugins({VPMOE_PLUGIN_DIR}, reg);
-  for (const auto& e : report.errors) ADD_FAILURE() << e.message;
-  return reg;
-}
 
 // Sequences [first, first + count) of a fixed set, as micro-batches of `per` sequences.
 struct FixedSource final : BatchSource {
@@ -56,8 +38,10 @@ struct FixedSource final : BatchSource {
 };
 
 struct TinyRun {
-  Config c = parse_config(kTiny, "run.toml");
-  Registry reg = plugins();
+  Config c = tiny_config("aux_loss_coeff = 0.01\n",
+                         "[train]\nlr = 0.02\nmin_lr = 0.02\ntrain_iters = 30\n"
+                         "max_consecutive_skipped = 2\n[optimizer]\nnormuon_aux_lr = 0.01\n");
+  Registry reg = in_tree_plugins();
   std::unique_ptr<model::GptModel> model = build_model(c, reg, {Device::cpu(), false, 5});
   OptimizerSet opt{c, reg, model->parameters()};
   std::unique_ptr<Comm> dp = single_process_comm();
