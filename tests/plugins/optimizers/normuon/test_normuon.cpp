@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/ops_cpu/cpu_test_util.h"
+#include "core/ops_cuda/cuda_test_util.h"
 #include "normuon.h"
 #include "normuon_kernels.h"
 #include "normuon_reference.h"
@@ -222,13 +223,6 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
   std::mt19937 g(11);
   const Device gpu = Device::cuda(0);
   auto on_gpu = [&](const Tensor& t) { return t.to(gpu); };
-  auto rel = [](const Tensor& a, const Tensor& b) {
-    const std::vector<float> x = a.to_floats(), y = b.to_floats();
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < x.size(); ++i)
-      num += (double(x[i]) - y[i]) * (double(x[i]) - y[i]), den += double(y[i]) * y[i];
-    return std::sqrt(num / std::max(den, 1e-300));
-  };
   for (Shape s : {Shape{37, 24, 40}, Shape{2, 1536, 1024}}) {
     const std::string what = shape_str(s);
     Tensor gc = rand_tensor(g, s), mc = rand_tensor(g, s), gg = on_gpu(gc), mg = on_gpu(mc);
@@ -236,29 +230,29 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
     normuon::nesterov_momentum(gc, mc, gc, 0.9f);  // in place on the CPU, into u on CUDA
     normuon::nesterov_momentum(gg, mg, ug, 0.9f);
     gg = ug;
-    EXPECT_LT(rel(gg, gc), 1e-6) << "nesterov " << what;
-    EXPECT_LT(rel(mg, mc), 1e-6) << "momentum " << what;
+    EXPECT_LT(rel_err(gg, gc), 1e-6) << "nesterov " << what;
+    EXPECT_LT(rel_err(mg, mc), 1e-6) << "momentum " << what;
     Tensor xc = gc.clone(), xg = on_gpu(gc);
     normuon::frobenius_normalize(xc, xc, 1.02f, 1e-6f);
     normuon::frobenius_normalize(xg, xg, 1.02f, 1e-6f);
-    EXPECT_LT(rel(xg, xc), 1e-6) << "frobenius " << what;
+    EXPECT_LT(rel_err(xg, xc), 1e-6) << "frobenius " << what;
     Tensor vc = rand_tensor(g, {s[0], s[1]}, 0.f, 1.f), vg = on_gpu(vc), oc = gc.clone(),
            og = Tensor::empty(s, DType::f32, gpu);
     normuon::neuron_normalize(gc, oc, vc, 0.95f, 1e-10f);
     normuon::neuron_normalize(on_gpu(gc), og, vg, 0.95f, 1e-10f);
-    EXPECT_LT(rel(og, oc), 1e-6) << "neuron " << what;
-    EXPECT_LT(rel(vg, vc), 1e-6) << "second moment " << what;
+    EXPECT_LT(rel_err(og, oc), 1e-6) << "neuron " << what;
+    EXPECT_LT(rel_err(vg, vc), 1e-6) << "second moment " << what;
     Tensor wc = rand_tensor(g, s), wg = on_gpu(wc), none;
     normuon::apply_update(wc, oc, 0.999f, 0.02f, none);
     normuon::apply_update(wg, og, 0.999f, 0.02f, none);
-    EXPECT_LT(rel(wg, wc), 1e-6) << "update " << what;
+    EXPECT_LT(rel_err(wg, wc), 1e-6) << "update " << what;
   }
   Tensor ac = rand_tensor(g, {5, 16, 16}), a2 = rand_tensor(g, {5, 16, 16});
   Tensor pc = Tensor::empty({5, 16, 16}, DType::f32),
          pg = Tensor::empty({5, 16, 16}, DType::f32, gpu);
   normuon::polynomial(ac, a2, pc, 8.f, -22.f, 15.f);
   normuon::polynomial(on_gpu(ac), on_gpu(a2), pg, 8.f, -22.f, 15.f);
-  EXPECT_LT(rel(pg, pc), 1e-6) << "polynomial";
+  EXPECT_LT(rel_err(pg, pc), 1e-6) << "polynomial";
 }
 
 TEST(OptimizerNorMuon, CudaMatchesCpu) {
