@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The main job on the tiny default. For now: set up (if needed) and list the plugins the host
-# finds; training configs/tiny.toml arrives with the training loop.
+# The main job on the tiny default: set up (if needed), make the synthetic Harmony arithmetic
+# data (once), train configs/tiny.toml on the CPU, and plot its curves. Outputs: runs/tiny/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-build/bin/vpmoe-host plugins
-echo "run-tiny: training on configs/tiny.toml comes with the training-loop issue; the host and" \
-     "its plugins are built and listed above."
+host=build/bin/vpmoe-host
+data=runs/tiny/data
+mkdir -p "$data"
+for split in train:20000:1 valid:500:2; do
+  IFS=: read -r name count seed <<<"$split"
+  if [[ ! -f "$data/arith_${name}_tokens.idx" ]]; then
+    "$host" synth-arithmetic --output "$data/arith_$name.jsonl" --count "$count" --seed "$seed"
+    "$host" preprocess --input "$data/arith_$name.jsonl" --output-prefix "$data/arith_$name" \
+      --format harmony --workers 2
+  fi
+done
+"$host" --config configs/tiny.toml "$@"

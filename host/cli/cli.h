@@ -30,6 +30,8 @@ struct Common {
   std::vector<std::string> plugin_paths;  // --plugin-path, in order
   std::optional<std::string> log_level;   // --log-level
   bool help = false;
+  bool resume = false;   // --resume (with --config)
+  bool dry_run = false;  // --dry-run (with --config)
 };
 
 struct Command {
@@ -59,7 +61,8 @@ int run_plugins(const std::vector<std::string>& args, Common& common);
 int run_tokenize(const std::vector<std::string>& args, Common& common);
 int run_detokenize(const std::vector<std::string>& args, Common& common);
 int run_preprocess(const std::vector<std::string>& args, Common& common);
-// The --config action without a command.
+int run_synth_arithmetic(const std::vector<std::string>& args, Common& common);
+// The --config action without a command: train (or, with --dry-run, validate and summarise).
 int run_config(const std::string& path, Common& common);
 
 }  // namespace vpmoe::host::cli

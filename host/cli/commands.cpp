@@ -1,4 +1,4 @@
-// The command table: one line per command (a later issue adds plot).
+// The command table: one line per command.
 #include "cli/cli.h"
 
 namespace vpmoe::host::cli {
@@ -12,6 +12,8 @@ const std::vector<Command>& commands() {
       {"detokenize", "decode JSON Lines of token ids back to text", run_detokenize},
       {"preprocess", "JSON Lines (text or Harmony conversations) -> Megatron .bin/.idx datasets",
        run_preprocess},
+      {"synth-arithmetic", "write synthetic Harmony arithmetic conversations (the tiny data)",
+       run_synth_arithmetic},
   };
   return table;
 }

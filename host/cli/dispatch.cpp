@@ -18,8 +18,11 @@ namespace {
 void add_global_options(po::options_description& desc, Common& common) {
   auto add = desc.add_options();
   add("config,c", po::value<std::string>()->value_name("RUN.toml"),
-      "load and validate RUN.toml and the plugins, print the model summary (training arrives "
-      "with the trainer)");
+      "train the run RUN.toml describes (metrics and checkpoints under its [run] dir)");
+  add("resume", "with --config: continue from the latest checkpoint ([checkpoint] load, else "
+                "<run dir>/checkpoints/latest)");
+  add("dry-run", "with --config: load and validate RUN.toml and the plugins, print the model "
+                 "summary, train nothing");
   add("version,V", "print the version, the build tag and whether CUDA is available");
   add_common_options(desc, common);
 }
@@ -116,6 +119,8 @@ int dispatch(int argc, char** argv) {
     print_version();
     return kExitOk;
   }
+  common.resume = vm.count("resume") > 0;
+  common.dry_run = vm.count("dry-run") > 0;
   if (common.config) return run_config(*common.config, common);
   std::cerr << usage(desc);
   throw UsageError("nothing to do: give --config RUN.toml or a command");

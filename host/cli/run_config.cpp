@@ -1,5 +1,5 @@
 // vpmoe-host --config RUN.toml: load and validate the configuration and the plugins, print the
-// model summary. The trainer issue turns this into the training run.
+// model summary, then train (train/run.h) unless --dry-run.
 #include <iostream>
 
 #include "vpmoe/config.h"
@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/model_summary.h"
 #include "cli/plugin_setup.h"
+#include "train/run.h"
 
 namespace vpmoe::host::cli {
 
@@ -39,8 +40,24 @@ int run_config(const std::string& path, Common& common) {
               ", asset sha256 " + id.asset_sha256);
   }
 
-  std::cout << model_summary(cfg);
-  std::cout << "training arrives with the trainer issue; nothing was trained.\n";
+  std::cout << model_summary(cfg) << std::flush;
+  if (common.dry_run) {
+    std::cout << "dry run: the configuration and plugins are valid; nothing was trained.\n";
+    return kExitOk;
+  }
+  if (missing > 0)
+    throw ConfigError(path + ": " + std::to_string(missing) +
+                      " spec name(s) the run needs are not provided by any plugin (see above)");
+  train::RunOptions o;
+  o.resume = common.resume;
+  const train::RunResult r = train::train_run(cfg, lp.registry, o);
+  std::cout << "trained " << r.losses.size() << " step(s)"
+            << (r.losses.empty() ? "" : ", last loss " + std::to_string(r.losses.back()))
+            << (r.valid_losses.empty()
+                    ? ""
+                    : ", validation loss " + std::to_string(r.valid_losses.front()) + " -> " +
+                          std::to_string(r.valid_losses.back()))
+            << (r.checkpoint.empty() ? "" : "; checkpoint " + r.checkpoint) << "\n";
   return kExitOk;
 }
 

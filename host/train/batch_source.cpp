@@ -3,6 +3,8 @@
 #include <random>
 #include <vector>
 
+#include "vpmoe/error.h"
+
 namespace vpmoe::host::train {
 
 MockSource::MockSource(std::int64_t vocab, std::int64_t batch, std::int64_t seq_len,
@@ -29,6 +31,57 @@ Batch MockSource::next() {
   b.ids = Tensor::from_floats(ids, {N}, DType::i32, device_);
   b.targets = Tensor::from_floats(targets, {N}, DType::i32, device_);
   return b;
+}
+
+}  // namespace vpmoe::host::train
+
+namespace vpmoe::host::train {
+
+IndexedSource::IndexedSource(std::shared_ptr<const data::BlendedDataset> blend,
+                             std::int64_t micro_batch, int micro_batches, int rank, int ranks,
+                             Device device)
+    : blend_(std::move(blend)),
+      micro_batch_(micro_batch),
+      micro_batches_(micro_batches),
+      rank_(rank),
+      ranks_(ranks),
+      device_(device) {}
+
+std::int64_t IndexedSource::steps() const {
+  return blend_->samples() / (micro_batch_ * micro_batches_ * ranks_);
+}
+
+Batch IndexedSource::next() {
+  const std::int64_t T = blend_->datasets().front()->seq_len(), B = micro_batch_;
+  const std::int64_t step = std::int64_t(index_) / micro_batches_,
+                     j = std::int64_t(index_) % micro_batches_;
+  const std::int64_t first =
+      step * B * micro_batches_ * ranks_ + std::int64_t(rank_) * B * micro_batches_ + j * B;
+  if (first + B > blend_->samples())
+    throw Error("data: the blend has " + std::to_string(blend_->samples()) +
+                " samples; micro-batch " + std::to_string(index_) + " needs samples up to " +
+                std::to_string(first + B));
+  const bool masked = blend_->has_loss_mask();
+  std::vector<std::int32_t> w(std::size_t(T + 1));
+  std::vector<std::uint8_t> wm(std::size_t(T + 1));
+  std::vector<float> ids(std::size_t(B * T)), targets(std::size_t(B * T)), mask;
+  if (masked) mask.resize(std::size_t(B * T));
+  for (std::int64_t b = 0; b < B; ++b) {
+    blend_->window(first + b, w.data(), wm.data());
+    for (std::int64_t t = 0; t < T; ++t) {
+      const std::size_t at = std::size_t(b * T + t);
+      ids[at] = float(w[std::size_t(t)]);
+      targets[at] = float(w[std::size_t(t + 1)]);
+      if (masked) mask[at] = float(wm[std::size_t(t + 1)]);
+    }
+  }
+  ++index_;
+  Batch out;
+  out.batch = B, out.seq_len = T;
+  out.ids = Tensor::from_floats(ids, {B * T}, DType::i32, device_);
+  out.targets = Tensor::from_floats(targets, {B * T}, DType::i32, device_);
+  if (masked) out.mask = Tensor::from_floats(mask, {B * T}, DType::f32, device_);
+  return out;
 }
 
 }  // namespace vpmoe::host::train

@@ -1,8 +1,12 @@
 #pragma once
 // Where micro-batches come from: [data] source = "mock" (deterministic random tokens, for
-// benchmarks and smoke runs) here; the indexed datasets arrive with the data issue's loader.
+// benchmarks and smoke runs) or "indexed" (a blend of .bin/.idx datasets). A source's position
+// is the number of micro-batches it has handed out; seek() makes the next one the one it would
+// have been, so a resumed run reads what an uninterrupted one reads.
 #include <cstdint>
+#include <memory>
 
+#include "data/blended_dataset.h"
 #include "vpmoe/tensor.h"
 
 namespace vpmoe::host::train {
@@ -17,6 +21,8 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual Batch next() = 0;  // the next micro-batch
+  virtual std::uint64_t position() const = 0;
+  virtual void seek(std::uint64_t position) = 0;
 };
 
 // Token t of sequence s of micro-batch i: a function of (seed, i, s, t) only; targets are the
@@ -26,11 +32,35 @@ class MockSource final : public BatchSource {
   MockSource(std::int64_t vocab, std::int64_t batch, std::int64_t seq_len, std::uint64_t seed,
              Device device);
   Batch next() override;
+  std::uint64_t position() const override { return index_; }
+  void seek(std::uint64_t position) override { index_ = position; }
 
  private:
   std::int64_t vocab_, batch_, seq_len_;
   std::uint64_t seed_, index_ = 0;
   Device device_;
+};
+
+// Micro-batches of a blend for one data-parallel rank: a step takes the next global batch of
+// micro_batch x micro_batches x ranks samples, and this rank its contiguous slice of it, so the
+// samples of a step do not depend on how many ranks share it. Targets are each window shifted
+// by one; the mask is the sidecar's, shifted with the targets (undefined for plain text).
+class IndexedSource final : public BatchSource {
+ public:
+  IndexedSource(std::shared_ptr<const data::BlendedDataset> blend, std::int64_t micro_batch,
+                int micro_batches, int rank, int ranks, Device device);
+  Batch next() override;
+  std::uint64_t position() const override { return index_; }
+  void seek(std::uint64_t position) override { index_ = position; }
+  // Global batches available.
+  std::int64_t steps() const;
+
+ private:
+  std::shared_ptr<const data::BlendedDataset> blend_;
+  std::int64_t micro_batch_;
+  int micro_batches_, rank_, ranks_;
+  Device device_;
+  std::uint64_t index_ = 0;
 };
 
 }  // namespace vpmoe::host::train

@@ -31,6 +31,28 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
   return m;
 }
 
+TrainerCounters Trainer::counters() const {
+  return {iteration_, updates_, skipped_total_, skipped_in_a_row_};
+}
+
+void Trainer::set_counters(const TrainerCounters& c) {
+  iteration_ = c.iteration, updates_ = c.updates, skipped_total_ = c.skipped_total;
+  skipped_in_a_row_ = c.skipped_in_a_row;
+}
+
+double Trainer::evaluate(BatchSource& data, int k) {
+  ops::CrossEntropyStats total;
+  for (int i = 0; i < k; ++i) {
+    const Batch b = data.next();
+    Context ctx{b.ids.device(), b.batch, b.seq_len, false, 1.0};
+    const ops::CrossEntropyStats st = model_.run(ctx, b.ids, b.targets, b.mask, 1.f, false);
+    total.loss_sum += st.loss_sum, total.mask_sum += st.mask_sum;
+  }
+  double sums[2] = {total.loss_sum, total.mask_sum};
+  dp_.all_reduce_sum(std::span<double>(sums, 2));
+  return sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+}
+
 StepMetrics Trainer::step(BatchSource& data, int k) {
   StepMetrics m = accumulate(data, k);
   const ClipResult clip = clip_grad_norm(params_, c_.train.clip_grad);
@@ -41,7 +63,7 @@ StepMetrics Trainer::step(BatchSource& data, int k) {
     ++skipped_total_;
     for (moe::MoeLayer* moe : moe_) moe->discard_step();
     if (++skipped_in_a_row_ > c_.train.max_consecutive_skipped)
-      throw Error("training stopped at iteration " + std::to_string(m.iteration) + ": " +
+      throw TrainingStopped("training stopped at iteration " + std::to_string(m.iteration) + ": " +
                   std::to_string(skipped_in_a_row_) +
                   " steps in a row had a non-finite loss or grad norm ([train] "
                   "max_consecutive_skipped = " +

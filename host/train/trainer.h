@@ -12,6 +12,7 @@
 #include "train/batch_source.h"
 #include "train/optimizer_set.h"
 #include "vpmoe/comm.h"
+#include "vpmoe/error.h"
 
 namespace vpmoe::host::train {
 
@@ -26,6 +27,18 @@ struct StepMetrics {
   moe::LoadStats load;  // the most imbalanced MoE layer (largest cv) of the step
 };
 
+// Too many non-finite steps in a row: the run saves a final checkpoint and stops.
+class TrainingStopped : public Error {
+ public:
+  using Error::Error;
+};
+
+// What a checkpoint keeps of the trainer.
+struct TrainerCounters {
+  std::int64_t iteration = 0, updates = 0, skipped_total = 0;
+  int skipped_in_a_row = 0;
+};
+
 class Trainer {
  public:
   Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, Comm& dp);
@@ -37,6 +50,10 @@ class Trainer {
   std::int64_t updates() const { return updates_; }
   int skipped_in_a_row() const { return skipped_in_a_row_; }
   std::int64_t skipped_total() const { return skipped_total_; }
+  TrainerCounters counters() const;
+  void set_counters(const TrainerCounters& c);
+  // Loss-masked mean loss of k micro-batches without backward (validation).
+  double evaluate(BatchSource& data, int k);
 
  private:
   const Config& c_;

@@ -22,6 +22,10 @@ struct Device {
 // True when this build has the CUDA parts and a device is present.
 bool cuda_available();
 int cuda_device_count();
+// "NVIDIA H100 80GB HBM3", or "cpu".
+std::string device_name(Device d);
+// The most memory the pool had in use at once since the process started (0 on the CPU).
+std::size_t peak_device_bytes(Device d);
 
 // CUDA work of this thread goes to the current stream (a cudaStream_t, opaque here so the SDK
 // headers need no CUDA include). nullptr means the per-device default stream of vpmoe.

@@ -2,6 +2,7 @@
 // Base of every model part: parameters plus explicit forward/backward (hand-written). A module
 // keeps the activations it needs for backward in its own per-micro-batch state.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ class Module {
   virtual std::vector<Parameter*> parameters() = 0;
   // Forward FLOPs per token at sequence length seq_len (training counts x3).
   virtual double flops_per_token(std::int64_t seq_len) const = 0;
+  // What a checkpoint must carry besides the parameters (the router's expert bias), as CPU
+  // tensors by name; load_state() gets back what state() gave.
+  virtual std::map<std::string, Tensor> state() const { return {}; }
+  virtual void load_state(const std::map<std::string, Tensor>& state) { (void)state; }
   std::int64_t parameter_count();
   void zero_grad();
 };

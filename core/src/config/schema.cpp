@@ -282,6 +282,7 @@ std::vector<Section> build() {
                   .choice("level", &LogConfig::level, {"trace", "debug", "info", "warn", "error"})
                   .boolean("progress", &LogConfig::progress)
                   .boolean("json", &LogConfig::json)
+                  .number("peak_tflops", &LogConfig::peak_tflops, Range::at_least(0))
                   .done());
   return s;
 }

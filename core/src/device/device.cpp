@@ -28,8 +28,13 @@ void* alloc(int, std::size_t) { no_cuda(); }
 void free(int, void*) { no_cuda(); }
 void copy(void*, Device, const void*, Device, std::size_t) { no_cuda(); }
 void memset_zero(int, void*, std::size_t) { no_cuda(); }
+std::string name(int) { no_cuda(); }
+std::size_t peak_bytes(int) { no_cuda(); }
 }  // namespace cuda_impl
 #endif
+
+std::string device_name(Device d) { return d.is_cuda() ? cuda_impl::name(d.index) : "cpu"; }
+std::size_t peak_device_bytes(Device d) { return d.is_cuda() ? cuda_impl::peak_bytes(d.index) : 0; }
 
 bool cuda_available() { return cuda_impl::device_count() > 0; }
 int cuda_device_count() { return cuda_impl::device_count(); }

@@ -1,5 +1,7 @@
 #include "model/gpt_model.h"
 
+#include "model/state_prefix.h"
+
 #include "vpmoe/error.h"
 
 namespace vpmoe::model {
@@ -64,6 +66,24 @@ ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, cons
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dx = (*it)->backward(ctx, dx, &vr);
   ops::embedding_backward(ids, ops::cast_to(dx, DType::f32), embedding_.grad);
   return st;
+}
+
+std::map<std::string, Tensor> GptModel::state() const {
+  StateMap out;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l + 1) + ".";
+    add_prefixed(out, p + "attention.", layers_[l]->attention().state());
+    add_prefixed(out, p + "ffn.", layers_[l]->ffn().state());
+  }
+  return out;
+}
+
+void GptModel::load_state(const std::map<std::string, Tensor>& state) {
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::string p = "layers." + std::to_string(l + 1) + ".";
+    layers_[l]->attention().load_state(take_prefixed(state, p + "attention."));
+    layers_[l]->ffn().load_state(take_prefixed(state, p + "ffn."));
+  }
 }
 
 }  // namespace vpmoe::model

@@ -34,6 +34,10 @@ class GptModel {
                              const Tensor& mask, float grad_scale, bool backward);
   // Sum of the layers' aux losses from the last forward (already weighted by their coefficient).
   double aux_loss() const;
+  // Every layer's non-parameter state (Module::state) under "layers.<l>.attention." and
+  // "layers.<l>.ffn.", for checkpoints.
+  std::map<std::string, Tensor> state() const;
+  void load_state(const std::map<std::string, Tensor>& state);
   std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
 
  private:

@@ -23,6 +23,8 @@ class TransformerLayer {
 
   Attention& attention() { return *attention_; }
   FeedForward& ffn() { return *ffn_; }
+  const Attention& attention() const { return *attention_; }
+  const FeedForward& ffn() const { return *ffn_; }
 
  private:
   std::unique_ptr<Attention> attention_;

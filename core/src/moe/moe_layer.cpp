@@ -1,5 +1,7 @@
 #include "moe/moe_layer.h"
 
+#include "model/state_prefix.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -62,7 +64,9 @@ Tensor MoeLayer::forward(const Context& ctx, const Tensor& x) {
   if (r.tokens_per_expert.size() != counts_.size())
     throw Error("moe.layer: the router counts " + std::to_string(r.tokens_per_expert.size()) +
                 " experts, the experts module has " + std::to_string(counts_.size()));
-  for (std::size_t e = 0; e < counts_.size(); ++e) counts_[e] += r.tokens_per_expert[e];
+  // Evaluation forwards (ctx.training false) must not move the expert bias.
+  if (ctx.training)
+    for (std::size_t e = 0; e < counts_.size(); ++e) counts_[e] += r.tokens_per_expert[e];
   const Dispatched d = dispatcher_->dispatch(x, r);
   Context ectx = ctx;
   ectx.batch = 1, ectx.seq_len = d.x.size(0);
@@ -97,6 +101,20 @@ void MoeLayer::finish_step(Comm& group) {
   std::vector<std::int64_t> summed = counts_;
   group.all_reduce_sum(summed);
   finish_step(summed);
+}
+
+std::map<std::string, Tensor> MoeLayer::state() const {
+  model::StateMap out;
+  model::add_prefixed(out, "router.", router_->state());
+  model::add_prefixed(out, "experts.", experts_->state());
+  if (shared_) model::add_prefixed(out, "shared.", shared_->state());
+  return out;
+}
+
+void MoeLayer::load_state(const std::map<std::string, Tensor>& state) {
+  router_->load_state(model::take_prefixed(state, "router."));
+  experts_->load_state(model::take_prefixed(state, "experts."));
+  if (shared_) shared_->load_state(model::take_prefixed(state, "shared."));
 }
 
 }  // namespace vpmoe::moe

@@ -34,6 +34,9 @@ class MoeLayer final : public FeedForward {
   Tensor forward(const Context& ctx, const Tensor& x) override;
   Tensor backward(const Context& ctx, const Tensor& dy) override;
   double aux_loss() const override { return router_->aux_loss(); }
+  // The router's, experts' and shared expert's state under "router.", "experts.", "shared.".
+  std::map<std::string, Tensor> state() const override;
+  void load_state(const std::map<std::string, Tensor>& state) override;
 
   // (token, expert) selections per expert since the last finish_step.
   const std::vector<std::int64_t>& step_counts() const { return counts_; }

@@ -173,6 +173,19 @@ void DeepSeekRouter::set_expert_bias(std::vector<float> beta) {
   beta_stale_ = true;
 }
 
+std::map<std::string, Tensor> DeepSeekRouter::state() const {
+  if (!o_.expert_bias) return {};
+  return {{"expert_bias", Tensor::from_floats(beta_, {std::int64_t(beta_.size())}, DType::f32)}};
+}
+
+void DeepSeekRouter::load_state(const std::map<std::string, Tensor>& state) {
+  if (!o_.expert_bias) return;
+  const auto it = state.find("expert_bias");
+  if (it == state.end())
+    throw Error("moe.router.deepseek_v3: the saved state has no expert_bias");
+  set_expert_bias(it->second.to_floats());
+}
+
 void DeepSeekRouter::update_expert_bias(const std::vector<std::int64_t>& counts) {
   if (!o_.expert_bias) return;
   if (counts.size() != beta_.size())

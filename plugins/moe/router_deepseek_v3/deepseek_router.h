@@ -41,6 +41,8 @@ class DeepSeekRouter final : public Router {
   // The selection bias beta: host state (checkpointed), mirrored on the device when it changes.
   const std::vector<float>& expert_bias() const { return beta_; }
   void set_expert_bias(std::vector<float> beta);
+  std::map<std::string, Tensor> state() const override;  // "expert_bias" [E]
+  void load_state(const std::map<std::string, Tensor>& state) override;
   const RouterOptions& options() const { return o_; }
 
  private:

@@ -35,6 +35,8 @@ struct FixedSource final : BatchSource {
     b.targets = Tensor::from_floats(targets, {per * T}, DType::i32);
     return b;
   }
+  std::uint64_t position() const override { return std::uint64_t(next_seq); }
+  void seek(std::uint64_t p) override { next_seq = std::int64_t(p); }
 };
 
 struct TinyRun {

@@ -92,4 +92,18 @@ void memset_zero(int device, void* p, std::size_t bytes) {
   VPMOE_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream(device)));
 }
 
+std::string name(int device) {
+  cudaDeviceProp p{};
+  VPMOE_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  return p.name;
+}
+
+std::size_t peak_bytes(int device) {
+  cudaMemPool_t pool;
+  VPMOE_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  std::uint64_t high = 0;
+  VPMOE_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
+  return std::size_t(high);
+}
+
 }  // namespace vpmoe::cuda_impl

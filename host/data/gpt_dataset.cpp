@@ -1,0 +1,104 @@
+#include "data/gpt_dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "vpmoe/error.h"
+
+namespace vpmoe::host::data {
+
+std::uint64_t SplitMix64::next() {
+  std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t SplitMix64::below(std::uint64_t n) {
+  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
+}
+
+namespace {
+
+bool exists(const std::string& prefix) {
+  return std::filesystem::exists(prefix + ".idx") && std::filesystem::exists(prefix + ".bin");
+}
+
+}  // namespace
+
+GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int64_t samples,
+                       std::uint64_t seed)
+    : prefix_(prefix), seq_len_(seq_len) {
+  if (seq_len < 1) throw Error("dataset " + prefix + ": seq_len must be >= 1");
+  if (exists(prefix)) {
+    tokens_ = std::make_unique<IndexedDatasetReader>(prefix);
+  } else if (exists(prefix + "_tokens")) {
+    tokens_ = std::make_unique<IndexedDatasetReader>(prefix + "_tokens");
+    if (!exists(prefix + "_lossmask"))
+      throw Error("dataset " + prefix + ": found " + prefix + "_tokens.bin/.idx but not " +
+                  prefix + "_lossmask.bin/.idx (the Harmony loss-mask sidecar)");
+    mask_ = std::make_unique<IndexedDatasetReader>(prefix + "_lossmask");
+  } else {
+    throw Error("dataset " + prefix + ": expected " + prefix + ".bin/.idx (text) or " + prefix +
+                "_tokens.bin/.idx with " + prefix + "_lossmask.bin/.idx (Harmony); found neither");
+  }
+  if (tokens_->dtype() != IndexedDType::i32)
+    throw Error("dataset " + prefix + ": token dtype is " + dtype_name(tokens_->dtype()) +
+                ", expected int32 (o200k ids)");
+  const std::size_t S = tokens_->sequences();
+  if (mask_) {
+    if (mask_->dtype() != IndexedDType::u8)
+      throw Error("dataset " + prefix + "_lossmask: dtype is " + dtype_name(mask_->dtype()) +
+                  ", expected uint8");
+    bool same = mask_->sequences() == S;
+    for (std::size_t i = 0; same && i < S; ++i) same = mask_->length(i) == tokens_->length(i);
+    if (!same)
+      throw Error("dataset " + prefix + "_lossmask: its sequence lengths differ from " + prefix +
+                  "_tokens (a sidecar must match its token dataset)");
+  }
+  const auto total = static_cast<std::int64_t>(tokens_->elements());
+  if (S == 0 || total == 0) throw Error("dataset " + prefix + ": it has no tokens");
+
+  // Enough epochs that the stream holds samples windows of seq_len + 1 tokens.
+  const std::int64_t need = std::max<std::int64_t>(samples, 1) * seq_len + 1;
+  epochs_ = int((need + total - 1) / total);
+  doc_order_.resize(S * std::size_t(epochs_));
+  for (std::size_t j = 0; j < doc_order_.size(); ++j) doc_order_[j] = std::int32_t(j % S);
+  seeded_shuffle(doc_order_, seed);
+  doc_start_.resize(doc_order_.size() + 1);
+  doc_start_[0] = 0;
+  for (std::size_t j = 0; j < doc_order_.size(); ++j)
+    doc_start_[j + 1] = doc_start_[j] + tokens_->length(std::size_t(doc_order_[j]));
+  shuffle_.resize(std::size_t(std::max<std::int64_t>(samples, 0)));
+  std::iota(shuffle_.begin(), shuffle_.end(), 0);
+  seeded_shuffle(shuffle_, seed ^ 0x5851f42d4c957f2dull);
+}
+
+GptDataset::~GptDataset() = default;
+
+void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {
+  if (i < 0 || i >= samples())
+    throw Error("dataset " + prefix_ + ": sample " + std::to_string(i) + " out of range [0, " +
+                std::to_string(samples()) + ")");
+  std::int64_t at = shuffle_[std::size_t(i)] * seq_len_;
+  // The document of the stream holding offset `at`.
+  std::size_t j = std::size_t(std::upper_bound(doc_start_.begin(), doc_start_.end(), at) -
+                              doc_start_.begin() - 1);
+  for (std::int64_t n = 0; n <= seq_len_;) {
+    const std::size_t seq = std::size_t(doc_order_[j]);
+    const std::int64_t off = at - doc_start_[j];
+    const std::int64_t take = std::min(doc_start_[j + 1] - at, seq_len_ + 1 - n);
+    const auto toks = tokens_->sequence<std::int32_t>(seq);
+    std::copy_n(toks.data() + off, take, tokens + n);
+    if (mask) {
+      if (mask_)
+        std::copy_n(mask_->sequence<std::uint8_t>(seq).data() + off, take, mask + n);
+      else
+        std::fill_n(mask + n, take, std::uint8_t(1));
+    }
+    n += take, at += take, ++j;
+  }
+}
+
+}  // namespace vpmoe::host::data

@@ -1,0 +1,60 @@
+#pragma once
+// GPT training windows from one indexed dataset (spec/data.md §3): the documents of every
+// epoch needed, shuffled with the seed, concatenated into one stream; sample i is the
+// seq_len + 1 tokens at stream offset i * seq_len, and samples are visited in a seeded
+// permutation. PREFIX is either a plain dataset (PREFIX.bin/.idx, every label counts) or the
+// Harmony sidecars (PREFIX_tokens + PREFIX_lossmask).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vpmoe/indexed_dataset.h"
+
+namespace vpmoe::host::data {
+
+// Deterministic on every machine (no std:: distributions, whose algorithms are unspecified).
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : s_(seed) {}
+  std::uint64_t next();
+  std::uint64_t below(std::uint64_t n);  // uniform in [0, n)
+ private:
+  std::uint64_t s_;
+};
+
+// Fisher-Yates with SplitMix64.
+template <class T>
+void seeded_shuffle(std::vector<T>& v, std::uint64_t seed) {
+  SplitMix64 g(seed);
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[g.below(i)]);
+}
+
+class GptDataset {
+ public:
+  GptDataset(const std::string& prefix, std::int64_t seq_len, std::int64_t samples,
+             std::uint64_t seed);
+  GptDataset(const GptDataset&) = delete;
+  GptDataset& operator=(const GptDataset&) = delete;
+  ~GptDataset();
+
+  std::int64_t samples() const { return std::int64_t(shuffle_.size()); }
+  std::int64_t seq_len() const { return seq_len_; }
+  int epochs() const { return epochs_; }
+  bool has_loss_mask() const { return mask_ != nullptr; }
+  const std::string& prefix() const { return prefix_; }
+  // The seq_len + 1 tokens of the i-th sample (in shuffled order) and their loss mask (all
+  // ones without a sidecar); mask may be null.
+  void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const;
+
+ private:
+  std::string prefix_;
+  std::int64_t seq_len_;
+  int epochs_ = 1;
+  std::unique_ptr<IndexedDatasetReader> tokens_, mask_;
+  std::vector<std::int32_t> doc_order_;  // sequence ids of every epoch, shuffled
+  std::vector<std::int64_t> doc_start_;  // stream offset of doc_order_[j]; one past the end
+  std::vector<std::int64_t> shuffle_;    // sample permutation
+};
+
+}  // namespace vpmoe::host::data

@@ -1,0 +1,209 @@
+#include "train/checkpoint.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/atomic_file.h"
+#include "io/durable.h"
+#include "train/safetensors.h"
+#include "vpmoe/error.h"
+#include "vpmoe/version.h"
+
+namespace fs = std::filesystem;
+
+namespace vpmoe::host::train {
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+std::string step_name(std::int64_t iteration) {
+  std::ostringstream os;
+  os << "step_" << std::setw(8) << std::setfill('0') << iteration;
+  return os.str();
+}
+
+nlohmann::json shapes_of(model::GptModel& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (Parameter* p : m.parameters()) j[p->name] = p->value.shape();
+  return j;
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw Error("checkpoint: cannot read " + from + " to copy it into the checkpoint");
+  std::ofstream out(to, std::ios::binary);
+  out << in.rdbuf();
+  out.close();
+  if (!out) throw Error("checkpoint: cannot write " + to);
+  io::sync_path(to);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("checkpoint: cannot open " + path);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+// "what differs" between the checkpoint's parameter shapes and the model's, a few lines.
+std::string shape_differences(const nlohmann::json& saved, const nlohmann::json& mine) {
+  std::string out;
+  int n = 0;
+  auto add = [&](const std::string& line) {
+    if (n++ < 6) out += "\n  " + line;
+  };
+  for (const auto& [name, shape] : saved.items()) {
+    if (!mine.contains(name))
+      add(name + " " + shape.dump() + " is in the checkpoint, not in this model");
+    else if (mine[name] != shape)
+      add(name + ": checkpoint " + shape.dump() + ", this model " + mine[name].dump());
+  }
+  for (const auto& [name, shape] : mine.items())
+    if (!saved.contains(name)) add(name + " " + shape.dump() + " is in this model, not in the checkpoint");
+  if (n > 6) out += "\n  ... and " + std::to_string(n - 6) + " more";
+  return out;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
+  const TrainerCounters c = p.trainer->counters();
+  const std::string name = step_name(c.iteration);
+  const fs::path final_dir = fs::path(dir) / name, tmp = fs::path(dir) / (name + ".tmp");
+  fs::create_directories(dir);
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+
+  std::map<std::string, Tensor> weights;
+  for (Parameter* q : p.model->parameters()) weights[q->name] = q->value;
+  for (auto& [k, t] : p.model->state()) weights["state/" + k] = t;
+  write_safetensors((tmp / "model.safetensors").string(), weights,
+                    {{"format", "vpmoe"}, {"iteration", std::to_string(c.iteration)}});
+  write_safetensors((tmp / "optimizer.safetensors").string(), p.optimizer->state());
+
+  nlohmann::json j;
+  j["format"] = "vpmoe-checkpoint";
+  j["format_version"] = kFormatVersion;
+  j["iteration"] = c.iteration;
+  j["updates"] = c.updates;
+  j["skipped_total"] = c.skipped_total;
+  j["skipped_in_a_row"] = c.skipped_in_a_row;
+  j["data_position"] = p.data ? p.data->position() : 0;
+  j["consumed_samples"] = c.iteration * p.global_batch;
+  j["seed"] = p.config->run.seed;
+  j["seq_length"] = p.config->attention.max_sequence_length;
+  j["global_batch_size"] = p.config->train.global_batch_size;
+  j["tokenizer"] = {{"name", p.tokenizer.name},
+                    {"asset_sha256", p.tokenizer.asset_sha256},
+                    {"vocab_size", p.tokenizer.vocab_size}};
+  j["parameters"] = shapes_of(*p.model);
+  j["build"] = {{"version", VPMOE_VERSION}, {"tag", VPMOE_BUILD_TAG}};
+  nlohmann::json files = nlohmann::json::array({"run.toml"});
+  if (!p.config->path.empty()) copy_file(p.config->path, (tmp / "run.toml").string());
+  if (!p.config->run.model_config.empty()) {
+    const fs::path mc = fs::path(p.config->path).parent_path() / p.config->run.model_config;
+    copy_file(mc.string(), (tmp / mc.filename()).string());
+    files.push_back(mc.filename().string());
+  }
+  j["config_files"] = files;
+  {
+    std::ofstream out(tmp / "state.json");
+    out << j.dump(2) << "\n";
+    out.close();
+    if (!out) throw Error("checkpoint: cannot write " + (tmp / "state.json").string());
+  }
+  io::sync_path((tmp / "state.json").string());
+  io::sync_path(tmp.string());
+  fs::remove_all(final_dir);  // a checkpoint of the same step from an earlier, resumed run
+  io::rename_durably(tmp.string(), final_dir.string());
+  data::AtomicFile latest((fs::path(dir) / "latest").string());
+  latest.out() << name << "\n";
+  latest.commit();
+  return final_dir.string();
+}
+
+std::string resolve_checkpoint(const std::string& path) {
+  if (fs::exists(fs::path(path) / "state.json")) return path;
+  const fs::path latest = fs::path(path) / "latest";
+  if (fs::exists(latest)) {
+    std::string name = read_text(latest.string());
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    const fs::path step = fs::path(path) / name;
+    if (!fs::exists(step / "state.json"))
+      throw Error("checkpoint: " + latest.string() + " names " + name + ", but " +
+                  (step / "state.json").string() + " does not exist");
+    return step.string();
+  }
+  throw Error("checkpoint: " + path +
+              " is neither a checkpoint (no state.json) nor a checkpoints directory (no latest)");
+}
+
+std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
+  const std::string dir = resolve_checkpoint(path);
+  const std::string state_path = (fs::path(dir) / "state.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(state_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(state_path + ": not valid JSON: " + e.what());
+  }
+  if (j.value("format", "") != "vpmoe-checkpoint" || j.value("format_version", 0) != kFormatVersion)
+    throw Error(state_path + ": expected format \"vpmoe-checkpoint\" version " +
+                std::to_string(kFormatVersion));
+  const auto& t = j.at("tokenizer");
+  std::string diff;
+  if (t.value("name", "") != p.tokenizer.name)
+    diff += "\n  tokenizer: checkpoint " + t.value("name", "") + ", this run " + p.tokenizer.name;
+  if (t.value("asset_sha256", "") != p.tokenizer.asset_sha256)
+    diff += "\n  tokenizer asset sha256: checkpoint " + t.value("asset_sha256", "") +
+            ", this run " + p.tokenizer.asset_sha256;
+  if (t.value("vocab_size", std::int64_t(0)) != p.tokenizer.vocab_size)
+    diff += "\n  vocabulary: checkpoint " + std::to_string(t.value("vocab_size", 0)) +
+            ", this run " + std::to_string(p.tokenizer.vocab_size);
+  // The sampler's order is a function of these: another value would not continue the run.
+  const auto same = [&](const char* key, std::int64_t mine, const char* what) {
+    if (j.value(key, std::int64_t(-1)) != mine)
+      diff += std::string("\n  ") + what + ": checkpoint " + j.value(key, nlohmann::json()).dump() +
+              ", this run " + std::to_string(mine);
+  };
+  same("seed", std::int64_t(p.config->run.seed), "[run] seed");
+  same("seq_length", p.config->attention.max_sequence_length, "[attention] max_sequence_length");
+  same("global_batch_size", p.config->train.global_batch_size, "[train] global_batch_size");
+  diff += shape_differences(j.at("parameters"), shapes_of(*p.model));
+  if (!diff.empty())
+    throw Error("checkpoint " + dir + " does not fit this run:" + diff);
+
+  const std::string model_path = (fs::path(dir) / "model.safetensors").string();
+  auto weights = read_safetensors(model_path);
+  std::map<std::string, Tensor> state;
+  for (auto& [k, v] : weights)
+    if (k.rfind("state/", 0) == 0) state[k.substr(6)] = v;
+  for (Parameter* q : p.model->parameters()) {
+    const auto it = weights.find(q->name);
+    if (it == weights.end() || it->second.dtype() != DType::f32)
+      throw Error(model_path + ": expected " + q->name + " as F32 " + shape_str(q->value.shape()));
+    q->value.copy_from(it->second);
+    q->sync_compute();
+  }
+  p.model->load_state(state);
+  const std::string opt_path = (fs::path(dir) / "optimizer.safetensors").string();
+  try {
+    p.optimizer->load_state(read_safetensors(opt_path));
+  } catch (const Error& e) {
+    throw Error(opt_path + ": " + e.what());
+  }
+  TrainerCounters c;
+  c.iteration = j.at("iteration").get<std::int64_t>();
+  c.updates = j.at("updates").get<std::int64_t>();
+  c.skipped_total = j.at("skipped_total").get<std::int64_t>();
+  c.skipped_in_a_row = j.at("skipped_in_a_row").get<int>();
+  p.trainer->set_counters(c);
+  if (p.data) p.data->seek(j.at("data_position").get<std::uint64_t>());
+  return dir;
+}
+
+}  // namespace vpmoe::host::train

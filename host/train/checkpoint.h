@@ -1,0 +1,42 @@
+#pragma once
+// Checkpoints (DESIGN.md "Files on disk", spec/training.md §5): <dir>/step_<iteration>/ holds
+//   model.safetensors      fp32 main parameters by name, and the modules' state ("state/...":
+//                          the routers' expert biases)
+//   optimizer.safetensors  every optimizer group's state ("<group>/<parameter>/<slot>")
+//   state.json             iteration, updates, skipped steps, data position, consumed samples,
+//                          seed, the model's parameter shapes, tokenizer identity, build version
+//   run.toml (+ the model_config it extends)  copies of the configuration
+// written into step_<n>.tmp, fsynced, renamed, and only then <dir>/latest updated. No RNG state
+// is saved because there is none: every random stream is a function of the seed and a position.
+#include <cstdint>
+#include <string>
+
+#include "model/gpt_model.h"
+#include "train/batch_source.h"
+#include "train/optimizer_set.h"
+#include "train/trainer.h"
+#include "vpmoe/config.h"
+#include "vpmoe/tokenizer.h"
+
+namespace vpmoe::host::train {
+
+struct CheckpointParts {
+  const Config* config = nullptr;
+  model::GptModel* model = nullptr;
+  OptimizerSet* optimizer = nullptr;
+  Trainer* trainer = nullptr;
+  BatchSource* data = nullptr;
+  TokenizerIdentity tokenizer;
+  std::int64_t global_batch = 0;  // samples per step, for consumed_samples
+};
+
+// Writes the checkpoint of the parts' current state; returns its directory.
+std::string save_checkpoint(const std::string& dir, const CheckpointParts& p);
+// path: a step directory, or a checkpoints directory (its `latest` is read). Refuses, saying
+// what differs, a checkpoint of another model shape, tokenizer or optimizer layout. Returns the
+// step directory it loaded.
+std::string load_checkpoint(const std::string& path, CheckpointParts& p);
+// The step directory path names (following `latest` when path is a checkpoints directory).
+std::string resolve_checkpoint(const std::string& path);
+
+}  // namespace vpmoe::host::train

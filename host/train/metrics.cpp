@@ -1,0 +1,113 @@
+#include "train/metrics.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "vpmoe/error.h"
+#include "vpmoe/log.h"
+
+namespace vpmoe::host::train {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// JSON has no NaN or infinity: a non-finite value is written as null.
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+MetricsLog::MetricsLog(const std::string& run_dir, bool json, bool progress, int interval,
+                       std::int64_t total_steps)
+    : progress_(progress && ::isatty(STDERR_FILENO)),
+      interval_(interval > 0 ? interval : 1),
+      total_(total_steps) {
+  if (!json) return;
+  std::filesystem::create_directories(run_dir);
+  path_ = (std::filesystem::path(run_dir) / "metrics.jsonl").string();
+  jsonl_.open(path_, std::ios::app);
+  if (!jsonl_) throw Error(path_ + ": cannot open for appending the per-step metrics");
+}
+
+MetricsLog::~MetricsLog() { clear_bar(); }
+
+void MetricsLog::step(const StepRecord& r) {
+  const StepMetrics& m = r.m;
+  step_s_ = r.step_s;
+  tokens_per_s_ = r.step_s > 0 ? double(m.tokens) / r.step_s : 0;
+  if (jsonl_.is_open()) {
+    nlohmann::json j = {{"step", r.step},
+                        {"loss", num(m.loss)},
+                        {"aux_loss", num(m.aux_loss)},
+                        {"lr", m.lr},
+                        {"grad_norm", num(m.grad_norm)},
+                        {"tokens", m.tokens},
+                        {"step_s", r.step_s},
+                        {"tokens_per_s", tokens_per_s_},
+                        {"tflops", r.tflops},
+                        {"skipped", m.skipped},
+                        {"skipped_total", r.skipped_total},
+                        {"moe_load_cv", m.load.cv},
+                        {"moe_load_min", m.load.min},
+                        {"moe_load_max", m.load.max}};
+    if (r.mfu) j["mfu"] = *r.mfu;
+    jsonl_ << j.dump() << "\n";
+    jsonl_.flush();
+  }
+  if (r.step % interval_ == 0 || r.step == total_) {
+    std::string line = "step " + std::to_string(r.step) + "/" + std::to_string(total_) +
+                       " | loss " + fmt("%.4f", m.loss) + " | lr " + fmt("%.3e", m.lr) +
+                       " | grad norm " + fmt("%.3f", m.grad_norm) + " | " +
+                       fmt("%.0f", tokens_per_s_) + " tok/s | " + fmt("%.2f", r.tflops) +
+                       " TFLOP/s";
+    if (r.mfu) line += " | MFU " + fmt("%.1f", 100 * *r.mfu) + "%";
+    if (m.load.max > 0)
+      line += " | moe cv " + fmt("%.3f", m.load.cv) + " (max/min " +
+              std::to_string(m.load.max) + "/" + std::to_string(m.load.min) + ")";
+    line += " | skipped " + std::to_string(r.skipped_total);
+    info(line);
+  }
+  bar(r.step);
+}
+
+void MetricsLog::validation(std::int64_t step, double loss) {
+  if (jsonl_.is_open()) {
+    jsonl_ << nlohmann::json({{"step", step}, {"valid_loss", num(loss)}}).dump() << "\n";
+    jsonl_.flush();
+  }
+  info("validation at step " + std::to_string(step) + " | loss " + fmt("%.4f", loss));
+}
+
+void MetricsLog::info(const std::string& line) {
+  clear_bar();
+  log::info(line);
+}
+
+void MetricsLog::bar(std::int64_t step) {
+  if (!progress_ || total_ <= 0) return;
+  constexpr int kWidth = 30;
+  const int filled = int(kWidth * double(step) / double(total_));
+  std::string b(std::size_t(filled), '#');
+  b.resize(kWidth, '.');
+  const double eta = double(total_ - step) * step_s_;
+  std::fprintf(stderr, "\r[%s] %lld/%lld  %.0f tok/s  eta %.0f s", b.c_str(),
+               static_cast<long long>(step), static_cast<long long>(total_), tokens_per_s_, eta);
+  std::fflush(stderr);
+  bar_shown_ = true;
+}
+
+void MetricsLog::clear_bar() {
+  if (!bar_shown_) return;
+  std::fprintf(stderr, "\r\x1b[2K");
+  std::fflush(stderr);
+  bar_shown_ = false;
+}
+
+}  // namespace vpmoe::host::train

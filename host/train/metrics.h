@@ -1,0 +1,46 @@
+#pragma once
+// The run's metrics (spec/training.md §6): one JSON line per step in <run.dir>/metrics.jsonl,
+// a console line every [log] interval steps, and on a terminal a progress bar under it.
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "train/trainer.h"
+
+namespace vpmoe::host::train {
+
+struct StepRecord {
+  StepMetrics m;
+  std::int64_t step = 0;  // 1-based: steps done after this one
+  double step_s = 0;      // wall time of the step
+  double tflops = 0;      // model TFLOP/s (window-correct FLOPs, forward + backward)
+  std::optional<double> mfu;
+  std::int64_t skipped_total = 0;
+};
+
+class MetricsLog {
+ public:
+  // A resumed run appends to the file it finds (the plot takes the last record per step).
+  MetricsLog(const std::string& run_dir, bool json, bool progress, int interval,
+             std::int64_t total_steps);
+  ~MetricsLog();
+  void step(const StepRecord& r);
+  void validation(std::int64_t step, double loss);
+  // A console line that must not be drawn over by the bar.
+  void info(const std::string& line);
+  const std::string& path() const { return path_; }
+
+ private:
+  void bar(std::int64_t step);
+  void clear_bar();
+  std::string path_;
+  std::ofstream jsonl_;
+  bool progress_;
+  int interval_;
+  std::int64_t total_;
+  bool bar_shown_ = false;
+  double tokens_per_s_ = 0, step_s_ = 0;
+};
+
+}  // namespace vpmoe::host::train

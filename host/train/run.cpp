@@ -1,0 +1,154 @@
+#include "train/run.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "train/batch_source.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/model_builder.h"
+#include "train/optimizer_set.h"
+#include "train/trainer.h"
+#include "vpmoe/comm.h"
+#include "vpmoe/log.h"
+#include "vpmoe/tokenizer.h"
+
+namespace vpmoe::host::train {
+namespace {
+
+Device choose_device(const Config& c) {
+  if (c.run.device == "cpu") return Device::cpu();
+  if (c.run.device == "cuda") {
+    if (!cuda_available())
+      c.fail("run.device", "\"cuda\" was asked for, but this build or machine has no CUDA device");
+    return Device::cuda(0);
+  }
+  return cuda_available() ? Device::cuda(0) : Device::cpu();
+}
+
+// The tokenizer's identity, for the checkpoints (and its vocabulary check at start-up).
+TokenizerIdentity tokenizer_identity(const Config& c, const Registry& reg) {
+  if (!reg.contains(c.plugins.tokenizer)) {
+    log::warn("no plugin provides " + c.plugins.tokenizer +
+              "; checkpoints record no tokenizer identity");
+    return {"(none)", "", c.tokenizer.vocab_size};
+  }
+  BuildArgs a;
+  a.config = &c;
+  return reg.create<Tokenizer>(c.plugins.tokenizer, a)->identity();
+}
+
+// Dense bf16 peak of the device, TFLOP/s (0: unknown, no MFU).
+double peak_tflops(const Config& c, Device d) {
+  if (c.log.peak_tflops > 0) return c.log.peak_tflops;
+  if (d.is_cpu()) return 0;
+  const std::string name = device_name(d);
+  if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos)
+    return 989.4;  // SXM dense bf16, NVIDIA's data sheet
+  return 0;
+}
+
+}  // namespace
+
+std::string checkpoint_dir(const Config& c) {
+  return c.checkpoint.dir.empty() ? (std::filesystem::path(c.run.dir) / "checkpoints").string()
+                                  : c.checkpoint.dir;
+}
+
+RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
+  const Device device = choose_device(c);
+  const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
+  std::unique_ptr<Comm> dp = single_process_comm();
+  const int mb = c.train.micro_batch_size, G = c.train.global_batch_size;
+  if (G % (mb * dp->size()) != 0)
+    c.fail("train.global_batch_size",
+           "must be a multiple of micro_batch_size x data-parallel ranks = " +
+               std::to_string(mb * dp->size()) + ", found " + std::to_string(G));
+  const int k = G / (mb * dp->size());
+  const std::int64_t T = c.attention.max_sequence_length;
+
+  const TokenizerIdentity tok = tokenizer_identity(c, reg);
+  log::info("device " + device_name(device) + (bf16 ? ", bf16 compute" : ", fp32") + "; " +
+            std::to_string(k) + " micro-batch(es) of " + std::to_string(mb) + " x " +
+            std::to_string(T) + " tokens per step");
+  auto model = build_model(c, reg, ModelTarget{device, bf16, c.run.seed});
+  OptimizerSet opt(c, reg, model->parameters());
+  Trainer trainer(c, *model, opt, *dp);
+
+  std::unique_ptr<BatchSource> train, valid;
+  if (c.data.source == "mock") {
+    train = std::make_unique<MockSource>(c.tokenizer.vocab_size, mb, T, c.run.seed + dp->rank(),
+                                         device);
+  } else {
+    const std::int64_t samples = std::int64_t(c.train.train_iters) * G;
+    auto blend = std::make_shared<data::BlendedDataset>(c.data.paths, c.data.weights, T, samples,
+                                                        c.run.seed);
+    train = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
+  }
+  if (c.data.eval_interval > 0 && !c.data.valid_paths.empty()) {
+    auto blend = std::make_shared<data::BlendedDataset>(
+        c.data.valid_paths, std::vector<double>{}, T, std::int64_t(c.data.eval_iters) * G,
+        c.run.seed + 1);
+    valid = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
+  }
+
+  CheckpointParts parts{&c, model.get(), &opt, &trainer, train.get(), tok, G};
+  RunResult result;
+  const std::string ckpt_dir = checkpoint_dir(c);
+  if (o.resume || !c.checkpoint.load.empty()) {
+    result.resumed_from = load_checkpoint(c.checkpoint.load.empty() ? ckpt_dir : c.checkpoint.load,
+                                          parts);
+    log::info("resumed from " + result.resumed_from + " at iteration " +
+              std::to_string(trainer.iteration()));
+  }
+  result.first_step = trainer.iteration();
+
+  MetricsLog metrics(c.run.dir, c.log.json && dp->rank() == 0, c.log.progress, c.log.interval,
+                     c.train.train_iters);
+  const double flops_per_token = 3.0 * model->flops_per_token(T);
+  const double peak = peak_tflops(c, device);
+  auto evaluate = [&] {
+    if (!valid) return;
+    valid->seek(0);  // the same validation samples every time, so the curve compares
+    const double loss = trainer.evaluate(*valid, c.data.eval_iters * k);
+    result.valid_losses.push_back(loss);
+    metrics.validation(trainer.iteration(), loss);
+  };
+  auto save = [&] {
+    if (dp->rank() != 0) return;
+    result.checkpoint = save_checkpoint(ckpt_dir, parts);
+    metrics.info("checkpoint " + result.checkpoint);
+  };
+
+  if (valid && trainer.iteration() == 0) evaluate();
+  while (trainer.iteration() < c.train.train_iters) {
+    const auto t0 = std::chrono::steady_clock::now();
+    StepMetrics m;
+    try {
+      m = trainer.step(*train, k);
+    } catch (const TrainingStopped&) {
+      save();
+      throw;
+    }
+    synchronize(device);
+    StepRecord r;
+    r.m = m;
+    r.step = trainer.iteration();
+    r.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.tflops = r.step_s > 0 ? flops_per_token * double(m.tokens * dp->size()) / r.step_s / 1e12
+                            : 0;
+    if (peak > 0) r.mfu = r.tflops / peak;
+    r.skipped_total = trainer.skipped_total();
+    metrics.step(r);
+    result.losses.push_back(m.loss);
+    const std::int64_t it = trainer.iteration();
+    if (c.data.eval_interval > 0 && it % c.data.eval_interval == 0) evaluate();
+    if (c.checkpoint.save_interval > 0 && it % c.checkpoint.save_interval == 0 &&
+        it != c.train.train_iters)
+      save();
+  }
+  save();
+  return result;
+}
+
+}  // namespace vpmoe::host::train
