@@ -19,10 +19,12 @@ void add_global_options(po::options_description& desc, Common& common) {
   auto add = desc.add_options();
   add("config,c", po::value<std::string>()->value_name("RUN.toml"),
       "train the run RUN.toml describes (metrics and checkpoints under its [run] dir)");
-  add("resume", "with --config: continue from the latest checkpoint ([checkpoint] load, else "
-                "<run dir>/checkpoints/latest)");
-  add("dry-run", "with --config: load and validate RUN.toml and the plugins, print the model "
-                 "summary, train nothing");
+  add("resume",
+      "with --config: continue from the latest checkpoint ([checkpoint] load, else "
+      "<run dir>/checkpoints/latest)");
+  add("dry-run",
+      "with --config: load and validate RUN.toml and the plugins, print the model "
+      "summary, train nothing");
   add("version,V", "print the version, the build tag and whether CUDA is available");
   add_common_options(desc, common);
 }

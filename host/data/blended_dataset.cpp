@@ -32,6 +32,7 @@ BlendedDataset::BlendedDataset(const std::vector<std::string>& prefixes,
     which_[std::size_t(i)] = std::int32_t(best);
     local_[std::size_t(i)] = count[best]++;
   }
+  counts_ = count;
   // Each dataset gets its own seed so two paths of the same data are not shuffled alike.
   for (std::size_t d = 0; d < D; ++d)
     datasets_.push_back(std::make_unique<GptDataset>(prefixes[d], seq_len, count[d],
@@ -45,9 +46,7 @@ bool BlendedDataset::has_loss_mask() const {
 }
 
 std::vector<std::int64_t> BlendedDataset::counts() const {
-  std::vector<std::int64_t> c;
-  for (const auto& d : datasets_) c.push_back(d->samples());
-  return c;
+  return counts_;
 }
 
 void BlendedDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {

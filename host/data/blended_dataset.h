@@ -1,7 +1,8 @@
 #pragma once
 // A weighted blend of GPT datasets (spec/data.md §3.5): weights normalised, global sample i
 // taken from the dataset whose share so far is furthest below its weight (Megatron's greedy
-// rule), each dataset built with exactly the samples the blend draws from it.
+// rule), each dataset built with (at least) the samples the blend draws from it. The choice of
+// sample i depends on i alone, so a longer blend extends a shorter one.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +28,7 @@ class BlendedDataset {
   std::vector<std::unique_ptr<GptDataset>> datasets_;
   std::vector<std::int32_t> which_;  // dataset of global sample i
   std::vector<std::int64_t> local_;  // its index within that dataset
+  std::vector<std::int64_t> counts_;
 };
 
 }  // namespace vpmoe::host::data

@@ -36,8 +36,8 @@ GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int
   } else if (exists(prefix + "_tokens")) {
     tokens_ = std::make_unique<IndexedDatasetReader>(prefix + "_tokens");
     if (!exists(prefix + "_lossmask"))
-      throw Error("dataset " + prefix + ": found " + prefix + "_tokens.bin/.idx but not " +
-                  prefix + "_lossmask.bin/.idx (the Harmony loss-mask sidecar)");
+      throw Error("dataset " + prefix + ": found " + prefix + "_tokens.bin/.idx but not " + prefix +
+                  "_lossmask.bin/.idx (the Harmony loss-mask sidecar)");
     mask_ = std::make_unique<IndexedDatasetReader>(prefix + "_lossmask");
   } else {
     throw Error("dataset " + prefix + ": expected " + prefix + ".bin/.idx (text) or " + prefix +
@@ -60,19 +60,31 @@ GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int
   const auto total = static_cast<std::int64_t>(tokens_->elements());
   if (S == 0 || total == 0) throw Error("dataset " + prefix + ": it has no tokens");
 
-  // Enough epochs that the stream holds samples windows of seq_len + 1 tokens.
-  const std::int64_t need = std::max<std::int64_t>(samples, 1) * seq_len + 1;
+  // The order must not depend on how many samples were asked for, so that a run of N steps is
+  // the prefix of a run of 2N: each epoch's documents are shuffled on their own (seed, epoch),
+  // and samples are shuffled in whole blocks of one epoch's worth (seed, block).
+  const std::int64_t block = std::max<std::int64_t>(total / seq_len, 1);
+  const std::int64_t blocks = (std::max<std::int64_t>(samples, 1) + block - 1) / block;
+  const std::int64_t need = blocks * block * seq_len + 1;
   epochs_ = int((need + total - 1) / total);
-  doc_order_.resize(S * std::size_t(epochs_));
-  for (std::size_t j = 0; j < doc_order_.size(); ++j) doc_order_[j] = std::int32_t(j % S);
-  seeded_shuffle(doc_order_, seed);
+  doc_order_.reserve(S * std::size_t(epochs_));
+  for (int e = 0; e < epochs_; ++e) {
+    std::vector<std::int32_t> epoch(S);
+    std::iota(epoch.begin(), epoch.end(), 0);
+    seeded_shuffle(epoch, seed + 0x9e3779b97f4a7c15ull * std::uint64_t(e));
+    doc_order_.insert(doc_order_.end(), epoch.begin(), epoch.end());
+  }
   doc_start_.resize(doc_order_.size() + 1);
   doc_start_[0] = 0;
   for (std::size_t j = 0; j < doc_order_.size(); ++j)
     doc_start_[j + 1] = doc_start_[j] + tokens_->length(std::size_t(doc_order_[j]));
-  shuffle_.resize(std::size_t(std::max<std::int64_t>(samples, 0)));
-  std::iota(shuffle_.begin(), shuffle_.end(), 0);
-  seeded_shuffle(shuffle_, seed ^ 0x5851f42d4c957f2dull);
+  shuffle_.resize(std::size_t(blocks * block));
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(block));
+    std::iota(order.begin(), order.end(), b * block);
+    seeded_shuffle(order, seed ^ (0x5851f42d4c957f2dull * std::uint64_t(b + 1)));
+    std::copy(order.begin(), order.end(), shuffle_.begin() + b * block);
+  }
 }
 
 GptDataset::~GptDataset() = default;

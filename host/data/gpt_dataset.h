@@ -1,9 +1,11 @@
 #pragma once
 // GPT training windows from one indexed dataset (spec/data.md §3): the documents of every
-// epoch needed, shuffled with the seed, concatenated into one stream; sample i is the
-// seq_len + 1 tokens at stream offset i * seq_len, and samples are visited in a seeded
-// permutation. PREFIX is either a plain dataset (PREFIX.bin/.idx, every label counts) or the
-// Harmony sidecars (PREFIX_tokens + PREFIX_lossmask).
+// epoch needed, each epoch shuffled with the seed, concatenated into one stream; sample i is
+// the seq_len + 1 tokens at stream offset i * seq_len, and samples are visited in a seeded
+// permutation of blocks of one epoch's worth. Asking for more samples extends the sequence and
+// never reorders its start (a run of N steps is the prefix of one of 2N). PREFIX is either a plain
+// dataset (PREFIX.bin/.idx, every label counts) or the Harmony sidecars (PREFIX_tokens +
+// PREFIX_lossmask).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +40,7 @@ class GptDataset {
   GptDataset& operator=(const GptDataset&) = delete;
   ~GptDataset();
 
+  // At least the samples asked for (rounded up to whole blocks).
   std::int64_t samples() const { return std::int64_t(shuffle_.size()); }
   std::int64_t seq_len() const { return seq_len_; }
   int epochs() const { return epochs_; }

@@ -63,7 +63,8 @@ std::string shape_differences(const nlohmann::json& saved, const nlohmann::json&
       add(name + ": checkpoint " + shape.dump() + ", this model " + mine[name].dump());
   }
   for (const auto& [name, shape] : mine.items())
-    if (!saved.contains(name)) add(name + " " + shape.dump() + " is in this model, not in the checkpoint");
+    if (!saved.contains(name))
+      add(name + " " + shape.dump() + " is in this model, not in the checkpoint");
   if (n > 6) out += "\n  ... and " + std::to_string(n - 6) + " more";
   return out;
 }
@@ -102,8 +103,11 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
                     {"vocab_size", p.tokenizer.vocab_size}};
   j["parameters"] = shapes_of(*p.model);
   j["build"] = {{"version", VPMOE_VERSION}, {"tag", VPMOE_BUILD_TAG}};
-  nlohmann::json files = nlohmann::json::array({"run.toml"});
-  if (!p.config->path.empty()) copy_file(p.config->path, (tmp / "run.toml").string());
+  nlohmann::json files = nlohmann::json::array();
+  if (fs::exists(p.config->path)) {  // a configuration parsed from a string has no file
+    copy_file(p.config->path, (tmp / "run.toml").string());
+    files.push_back("run.toml");
+  }
   if (!p.config->run.model_config.empty()) {
     const fs::path mc = fs::path(p.config->path).parent_path() / p.config->run.model_config;
     copy_file(mc.string(), (tmp / mc.filename()).string());
@@ -174,8 +178,7 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   same("seq_length", p.config->attention.max_sequence_length, "[attention] max_sequence_length");
   same("global_batch_size", p.config->train.global_batch_size, "[train] global_batch_size");
   diff += shape_differences(j.at("parameters"), shapes_of(*p.model));
-  if (!diff.empty())
-    throw Error("checkpoint " + dir + " does not fit this run:" + diff);
+  if (!diff.empty()) throw Error("checkpoint " + dir + " does not fit this run:" + diff);
 
   const std::string model_path = (fs::path(dir) / "model.safetensors").string();
   auto weights = read_safetensors(model_path);

@@ -20,7 +20,9 @@ std::string fmt(const char* f, double v) {
 }
 
 // JSON has no NaN or infinity: a non-finite value is written as null.
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+nlohmann::json num(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+}
 
 }  // namespace
 
@@ -36,7 +38,9 @@ MetricsLog::MetricsLog(const std::string& run_dir, bool json, bool progress, int
   if (!jsonl_) throw Error(path_ + ": cannot open for appending the per-step metrics");
 }
 
-MetricsLog::~MetricsLog() { clear_bar(); }
+MetricsLog::~MetricsLog() {
+  clear_bar();
+}
 
 void MetricsLog::step(const StepRecord& r) {
   const StepMetrics& m = r.m;
@@ -69,8 +73,8 @@ void MetricsLog::step(const StepRecord& r) {
                        " TFLOP/s";
     if (r.mfu) line += " | MFU " + fmt("%.1f", 100 * *r.mfu) + "%";
     if (m.load.max > 0)
-      line += " | moe cv " + fmt("%.3f", m.load.cv) + " (max/min " +
-              std::to_string(m.load.max) + "/" + std::to_string(m.load.min) + ")";
+      line += " | moe cv " + fmt("%.3f", m.load.cv) + " (max/min " + std::to_string(m.load.max) +
+              "/" + std::to_string(m.load.min) + ")";
     line += " | skipped " + std::to_string(r.skipped_total);
     info(line);
   }

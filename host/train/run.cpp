@@ -86,9 +86,9 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     train = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
   }
   if (c.data.eval_interval > 0 && !c.data.valid_paths.empty()) {
-    auto blend = std::make_shared<data::BlendedDataset>(
-        c.data.valid_paths, std::vector<double>{}, T, std::int64_t(c.data.eval_iters) * G,
-        c.run.seed + 1);
+    auto blend =
+        std::make_shared<data::BlendedDataset>(c.data.valid_paths, std::vector<double>{}, T,
+                                               std::int64_t(c.data.eval_iters) * G, c.run.seed + 1);
     valid = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
   }
 
@@ -96,8 +96,8 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   RunResult result;
   const std::string ckpt_dir = checkpoint_dir(c);
   if (o.resume || !c.checkpoint.load.empty()) {
-    result.resumed_from = load_checkpoint(c.checkpoint.load.empty() ? ckpt_dir : c.checkpoint.load,
-                                          parts);
+    result.resumed_from =
+        load_checkpoint(c.checkpoint.load.empty() ? ckpt_dir : c.checkpoint.load, parts);
     log::info("resumed from " + result.resumed_from + " at iteration " +
               std::to_string(trainer.iteration()));
   }
@@ -135,8 +135,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     r.m = m;
     r.step = trainer.iteration();
     r.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.tflops = r.step_s > 0 ? flops_per_token * double(m.tokens * dp->size()) / r.step_s / 1e12
-                            : 0;
+    r.tflops = r.step_s > 0 ? flops_per_token * double(m.tokens * dp->size()) / r.step_s / 1e12 : 0;
     if (peak > 0) r.mfu = r.tflops / peak;
     r.skipped_total = trainer.skipped_total();
     metrics.step(r);

@@ -18,10 +18,10 @@ struct RunOptions {
 };
 
 struct RunResult {
-  std::int64_t first_step = 0;        // iteration the run started from (> 0 after resume)
-  std::vector<double> losses;         // one per step run
-  std::vector<double> valid_losses;   // one per evaluation
-  std::string checkpoint;             // the last one written ("" = none)
+  std::int64_t first_step = 0;       // iteration the run started from (> 0 after resume)
+  std::vector<double> losses;        // one per step run
+  std::vector<double> valid_losses;  // one per evaluation
+  std::string checkpoint;            // the last one written ("" = none)
   std::string resumed_from;
 };
 

@@ -12,8 +12,7 @@ namespace vpmoe::host::train {
 // Writes path (created or truncated) and fsyncs it; tensors may live on any device.
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
-std::map<std::string, Tensor> read_safetensors(const std::string& path,
-                                               std::map<std::string, std::string>* metadata =
-                                                   nullptr);
+std::map<std::string, Tensor> read_safetensors(
+    const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace vpmoe::host::train

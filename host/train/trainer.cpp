@@ -64,10 +64,10 @@ StepMetrics Trainer::step(BatchSource& data, int k) {
     for (moe::MoeLayer* moe : moe_) moe->discard_step();
     if (++skipped_in_a_row_ > c_.train.max_consecutive_skipped)
       throw TrainingStopped("training stopped at iteration " + std::to_string(m.iteration) + ": " +
-                  std::to_string(skipped_in_a_row_) +
-                  " steps in a row had a non-finite loss or grad norm ([train] "
-                  "max_consecutive_skipped = " +
-                  std::to_string(c_.train.max_consecutive_skipped) + ")");
+                            std::to_string(skipped_in_a_row_) +
+                            " steps in a row had a non-finite loss or grad norm ([train] "
+                            "max_consecutive_skipped = " +
+                            std::to_string(c_.train.max_consecutive_skipped) + ")");
     return m;
   }
   skipped_in_a_row_ = 0;

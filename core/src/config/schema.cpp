@@ -125,24 +125,25 @@ std::vector<Section> build() {
                   .done());
 
   using M = ModelConfig;
-  s.push_back(SectionBuilder<M>("model", &Config::model)
-                  .integer("num_layers", &M::num_layers, 1)
-                  .integer("hidden_size", &M::hidden_size, 1)
-                  .integer("num_attention_heads", &M::num_attention_heads, 1)
-                  .integer("num_query_groups", &M::num_query_groups, 1)
-                  .integer("head_dim", &M::head_dim, 1)
-                  .integer("ffn_hidden_size", &M::ffn_hidden_size, 1)
-                  .boolean("value_residual", &M::value_residual)
-                  .number("value_residual_init", &M::value_residual_init, R::closed(0, 1))
-                  .choice("normalization", &M::normalization, {"RMSNorm"})
-                  .boolean("qk_layernorm", &M::qk_layernorm)
-                  .choice("softmax_type", &M::softmax_type, {"learnable", "vanilla", "off-by-one"})
-                  .boolean("add_bias_linear", &M::add_bias_linear)
-                  .boolean("add_qkv_bias", &M::add_qkv_bias)
-                  .boolean("gated_linear_unit", &M::gated_linear_unit)
-                  .choice("activation", &M::activation, {"squaredrelu", "swiglu", "relu", "gelu", "silu"})
-                  .boolean("untied_embeddings", &M::untied_embeddings)
-                  .done());
+  s.push_back(
+      SectionBuilder<M>("model", &Config::model)
+          .integer("num_layers", &M::num_layers, 1)
+          .integer("hidden_size", &M::hidden_size, 1)
+          .integer("num_attention_heads", &M::num_attention_heads, 1)
+          .integer("num_query_groups", &M::num_query_groups, 1)
+          .integer("head_dim", &M::head_dim, 1)
+          .integer("ffn_hidden_size", &M::ffn_hidden_size, 1)
+          .boolean("value_residual", &M::value_residual)
+          .number("value_residual_init", &M::value_residual_init, R::closed(0, 1))
+          .choice("normalization", &M::normalization, {"RMSNorm"})
+          .boolean("qk_layernorm", &M::qk_layernorm)
+          .choice("softmax_type", &M::softmax_type, {"learnable", "vanilla", "off-by-one"})
+          .boolean("add_bias_linear", &M::add_bias_linear)
+          .boolean("add_qkv_bias", &M::add_qkv_bias)
+          .boolean("gated_linear_unit", &M::gated_linear_unit)
+          .choice("activation", &M::activation, {"squaredrelu", "swiglu", "relu", "gelu", "silu"})
+          .boolean("untied_embeddings", &M::untied_embeddings)
+          .done());
 
   using A = AttentionConfig;
   s.push_back(SectionBuilder<A>("attention", &Config::attention)

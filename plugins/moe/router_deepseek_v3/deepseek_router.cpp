@@ -181,8 +181,7 @@ std::map<std::string, Tensor> DeepSeekRouter::state() const {
 void DeepSeekRouter::load_state(const std::map<std::string, Tensor>& state) {
   if (!o_.expert_bias) return;
   const auto it = state.find("expert_bias");
-  if (it == state.end())
-    throw Error("moe.router.deepseek_v3: the saved state has no expert_bias");
+  if (it == state.end()) throw Error("moe.router.deepseek_v3: the saved state has no expert_bias");
   set_expert_bias(it->second.to_floats());
 }
 

@@ -117,8 +117,8 @@ TEST_F(HostCli, BadConfigExits2WithPosition) {
 }
 
 TEST_F(HostCli, GoodConfigPrintsTheModelSummary) {
-  Result r = run(std::string("--dry-run --config ") + VPMOE_SOURCE_DIR +
-                 "/configs/run_vpmoe_dev.toml");
+  Result r =
+      run(std::string("--dry-run --config ") + VPMOE_SOURCE_DIR + "/configs/run_vpmoe_dev.toml");
   EXPECT_EQ(r.rc, 0) << r.err;
   for (const char* s : {"model: 8 layers, hidden 1024", "global layers: 4, 8", "dense layers: 1",
                         "MoE layers:   2-8", "attention LLLGLLLG", "ffn       DMMMMMMM",

@@ -1,0 +1,235 @@
+// The training run (train/run.h) on the CPU, fp32: 2N steps straight and N steps, a checkpoint,
+// --resume and N more give the same losses, validation losses and final weights bit for bit;
+// checkpoints of another shape, seed or a broken `latest` are refused saying what differs;
+// metrics.jsonl has a line per step and per evaluation. Also the safetensors round trip.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "host/train/tiny_model.h"
+#include "train/checkpoint.h"
+#include "train/run.h"
+#include "train/safetensors.h"
+#include "vpmoe/indexed_dataset.h"
+
+namespace vpmoe::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace host::train;
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vpmoe_run_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    // A Harmony-style dataset: token ids of the real vocabulary, a mask on every third token.
+    for (const char* split : {"train", "valid"}) {
+      const std::string p = (dir_ / split).string();
+      IndexedDatasetWriter t(p + "_tokens", IndexedDType::i32),
+          m(p + "_lossmask", IndexedDType::u8);
+      for (int d = 0; d < 40; ++d) {
+        std::vector<std::int32_t> tok;
+        std::vector<std::uint8_t> mask;
+        for (int i = 0; i < 5 + d % 7; ++i) {
+          tok.push_back(std::int32_t((d * 7919 + i * 104729) % 201088));
+          mask.push_back(std::uint8_t(i % 3 != 0));
+        }
+        t.add_document(std::span<const std::int32_t>(tok));
+        m.add_document(std::span<const std::uint8_t>(mask));
+      }
+      t.commit();
+      m.commit();
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // The tiny test model at the tokenizer's real vocabulary, on the indexed data; model_keys
+  // replace [model] when given.
+  Config config(const std::string& run_dir, int iters, const std::string& extra = "",
+                const std::string& model_keys = "") {
+    const std::string d = dir_.string();
+    TinyKeys k;
+    k.tokenizer = "vocab_size = 201088\npath = \"" + std::string(VPMOE_SOURCE_DIR) +
+                  "/data/tokenizer/o200k_base.tiktoken\"\n";
+    k.attention += "max_sequence_length = 8\n";
+    if (!model_keys.empty()) k.model = model_keys;
+    k.sections = "[run]\ndevice = \"cpu\"\ndir = \"" + d + "/" + run_dir + "\"\n" + extra +
+                 "[data]\nsource = \"indexed\"\npaths = [\"" + d +
+                 "/train\"]\n"
+                 "valid_paths = [\"" +
+                 d +
+                 "/valid\"]\neval_interval = 2\neval_iters = 1\n"
+                 "[train]\nmicro_batch_size = 2\nglobal_batch_size = 4\nlr = 0.01\n"
+                 "min_lr = 0.001\nlr_decay_style = \"cosine\"\nlr_decay_iters = 6\n"
+                 "train_iters = " +
+                 std::to_string(iters) + "\n";
+    const fs::path file = dir_ / (run_dir + ".toml");
+    std::ofstream(file) << tiny_config_text(k);
+    return load_config(file.string());
+  }
+  static std::string bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  Registry reg_ = in_tree_plugins();
+  fs::path dir_;
+};
+
+TEST_F(RunTest, ResumeReproducesTheLossCurveBitForBit) {
+  const RunResult straight = train_run(config("straight", 6), reg_);
+  ASSERT_EQ(straight.losses.size(), 6u);
+  ASSERT_EQ(straight.valid_losses.size(), 4u);  // at steps 0, 2, 4, 6
+
+  const RunResult first = train_run(config("split", 3), reg_);
+  ASSERT_EQ(first.checkpoint, (dir_ / "split/checkpoints/step_00000003").string());
+  RunOptions resume;
+  resume.resume = true;
+  const RunResult second = train_run(config("split", 6), reg_, resume);
+  EXPECT_EQ(second.resumed_from, first.checkpoint);
+  EXPECT_EQ(second.first_step, 3);
+  ASSERT_EQ(second.losses.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(first.losses[i], straight.losses[i]) << "step " << i + 1;
+    EXPECT_EQ(second.losses[i], straight.losses[i + 3]) << "step " << i + 4;
+  }
+  // Validation at 0, 2 in the first part; 4, 6 after the resume.
+  ASSERT_EQ(first.valid_losses.size(), 2u);
+  ASSERT_EQ(second.valid_losses.size(), 2u);
+  EXPECT_EQ(second.valid_losses[0], straight.valid_losses[2]);
+  EXPECT_EQ(second.valid_losses[1], straight.valid_losses[3]);
+  EXPECT_LT(straight.valid_losses.back(), straight.valid_losses.front());
+  // The final weights (and the routers' expert biases in them) are the same bytes.
+  EXPECT_EQ(bytes(dir_ / "straight/checkpoints/step_00000006/model.safetensors"),
+            bytes(dir_ / "split/checkpoints/step_00000006/model.safetensors"));
+  EXPECT_EQ(bytes(dir_ / "straight/checkpoints/step_00000006/optimizer.safetensors"),
+            bytes(dir_ / "split/checkpoints/step_00000006/optimizer.safetensors"));
+  EXPECT_EQ(bytes(dir_ / "split/checkpoints/latest"), "step_00000006\n");
+}
+
+TEST_F(RunTest, CheckpointHoldsStateConfigAndExpertBias) {
+  const RunResult r = train_run(config("one", 3), reg_);
+  const fs::path ck = r.checkpoint;
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "state.json", "run.toml"})
+    EXPECT_TRUE(fs::exists(ck / f)) << f;
+  EXPECT_FALSE(fs::exists(ck.string() + ".tmp"));
+  const auto state = nlohmann::json::parse(bytes(ck / "state.json"));
+  EXPECT_EQ(state["iteration"], 3);
+  EXPECT_EQ(state["consumed_samples"], 12);
+  EXPECT_EQ(state["data_position"], 6) << "3 steps of 2 micro-batches";
+  EXPECT_EQ(state["tokenizer"]["name"], "tokenizer.o200k_harmony");
+  EXPECT_EQ(state["tokenizer"]["vocab_size"], 201088);
+  const auto weights = read_safetensors((ck / "model.safetensors").string());
+  ASSERT_TRUE(weights.count("state/layers.2.ffn.router.expert_bias"));
+  const auto beta = weights.at("state/layers.2.ffn.router.expert_bias").to_floats();
+  EXPECT_EQ(beta.size(), 4u);
+  bool moved = false;
+  for (float b : beta) moved |= b != 0.f;
+  // Each update moves an entry by +-rate (0 only when its count is exactly the mean), so three
+  // of them cannot all cancel.
+  EXPECT_TRUE(moved) << "three bias updates on unbalanced counts move the bias: " << beta[0] << " "
+                     << beta[1] << " " << beta[2] << " " << beta[3];
+  EXPECT_TRUE(weights.count("embedding.word_embeddings"));
+}
+
+TEST_F(RunTest, MetricsHaveALinePerStepAndEvaluation) {
+  train_run(config("m", 4), reg_);
+  std::ifstream in(dir_ / "m/metrics.jsonl");
+  int steps = 0, evals = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("valid_loss")) {
+      ++evals;
+      continue;
+    }
+    ++steps;
+    EXPECT_EQ(j["step"], steps);
+    for (const char* k : {"loss", "lr", "grad_norm", "tokens_per_s", "tflops", "skipped_total",
+                          "moe_load_cv", "aux_loss"})
+      EXPECT_TRUE(j.contains(k)) << k;
+    EXPECT_EQ(j["tokens"], 32);
+    EXPECT_FALSE(j.contains("mfu")) << "no MFU on the CPU";
+  }
+  EXPECT_EQ(steps, 4);
+  EXPECT_EQ(evals, 3);
+}
+
+TEST_F(RunTest, RefusesCheckpointsThatDoNotFit) {
+  train_run(config("base", 1), reg_);
+  const std::string ck = (dir_ / "base/checkpoints").string();
+  auto refusal = [&](const Config& c) -> std::string {
+    try {
+      RunOptions o;
+      o.resume = true;
+      train_run(c, reg_, o);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  // Another shape: wider FFN.
+  const std::string shape =
+      refusal(config("base", 2, "",
+                     "num_layers = 4\nhidden_size = 16\nnum_attention_heads = 4\n"
+                     "num_query_groups = 2\nhead_dim = 4\nffn_hidden_size = 12\n"));
+  EXPECT_NE(shape.find("does not fit this run"), std::string::npos) << shape;
+  EXPECT_NE(shape.find("layers.1.ffn.w1: checkpoint [8,16], this model [12,16]"), std::string::npos)
+      << shape;
+  // Another seed: the sampler would not continue the same sequence.
+  const std::string seed = refusal(config("base", 2, "seed = 99\n"));
+  EXPECT_NE(seed.find("[run] seed: checkpoint 1234, this run 99"), std::string::npos) << seed;
+  // A latest that names nothing.
+  { std::ofstream(dir_ / "base/checkpoints/latest") << "step_00000077\n"; }
+  const std::string latest = refusal(config("base", 2));
+  EXPECT_NE(latest.find("names step_00000077"), std::string::npos) << latest;
+  // Nothing to resume from.
+  const std::string none = refusal(config("fresh", 2));
+  EXPECT_NE(none.find("neither a checkpoint"), std::string::npos) << none;
+  (void)ck;
+}
+
+TEST_F(RunTest, SafetensorsRoundTripAndBadFiles) {
+  std::map<std::string, Tensor> t;
+  t["a"] = Tensor::from_floats({1.5f, -2.f, 3.25f, 0.f, 7.f, 9.f}, {2, 3}, DType::f32);
+  t["b/ids"] = Tensor::from_floats({4, 5}, {2}, DType::i32);
+  t["c"] = Tensor::from_floats({0.5f}, {1}, DType::bf16);
+  const std::string p = (dir_ / "x.safetensors").string();
+  write_safetensors(p, t, {{"k", "v"}});
+  std::map<std::string, std::string> meta;
+  const auto back = read_safetensors(p, &meta);
+  EXPECT_EQ(meta.at("k"), "v");
+  ASSERT_EQ(back.size(), 3u);
+  for (const auto& [k, v] : t) {
+    EXPECT_EQ(back.at(k).shape(), v.shape()) << k;
+    EXPECT_EQ(back.at(k).dtype(), v.dtype()) << k;
+    EXPECT_EQ(back.at(k).to_floats(), v.to_floats()) << k;
+  }
+  const std::string header_len = bytes(p).substr(0, 8);
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i)
+    n |= std::uint64_t(static_cast<unsigned char>(header_len[std::size_t(i)])) << (8 * i);
+  EXPECT_EQ(n % 8, 0u) << "data starts 8-byte aligned";
+  // Truncated data.
+  const std::string whole = bytes(p);
+  {
+    std::ofstream(dir_ / "cut.safetensors", std::ios::binary) << whole.substr(0, whole.size() - 4);
+  }
+  try {
+    read_safetensors((dir_ / "cut.safetensors").string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.safetensors: not a valid safetensors file"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(read_safetensors((dir_ / "missing.safetensors").string()), Error);
+}
+
+}  // namespace
+}  // namespace vpmoe::testing
