@@ -115,7 +115,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     metrics.validation(trainer.iteration(), loss);
   };
   auto save = [&] {
-    if (dp->rank() != 0) return;
+    if (dp->rank() != 0 || !c.checkpoint.save) return;
     result.checkpoint = save_checkpoint(ckpt_dir, parts);
     metrics.info("checkpoint " + result.checkpoint);
   };

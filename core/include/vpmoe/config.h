@@ -164,6 +164,7 @@ struct ParallelConfig {
 
 struct CheckpointConfig {
   std::string dir;        // "" = <run.dir>/checkpoints
+  bool save = true;       // false: write no checkpoint (benchmarks)
   int save_interval = 0;  // 0 = only at the end
   std::string load;       // directory to resume from ("" = none)
 };

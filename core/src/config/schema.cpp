@@ -274,6 +274,7 @@ std::vector<Section> build() {
 
   s.push_back(SectionBuilder<CheckpointConfig>("checkpoint", &Config::checkpoint)
                   .string("dir", &CheckpointConfig::dir)
+                  .boolean("save", &CheckpointConfig::save)
                   .integer("save_interval", &CheckpointConfig::save_interval, 0)
                   .string("load", &CheckpointConfig::load)
                   .done());

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "host/train/tiny_model.h"
+#include "host/train/run_fixture.h"
 #include "train/checkpoint.h"
 #include "train/run.h"
 #include "train/safetensors.h"
@@ -19,68 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace host::train;
-
-class RunTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vpmoe_run_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    // A Harmony-style dataset: token ids of the real vocabulary, a mask on every third token.
-    for (const char* split : {"train", "valid"}) {
-      const std::string p = (dir_ / split).string();
-      IndexedDatasetWriter t(p + "_tokens", IndexedDType::i32),
-          m(p + "_lossmask", IndexedDType::u8);
-      for (int d = 0; d < 40; ++d) {
-        std::vector<std::int32_t> tok;
-        std::vector<std::uint8_t> mask;
-        for (int i = 0; i < 5 + d % 7; ++i) {
-          tok.push_back(std::int32_t((d * 7919 + i * 104729) % 201088));
-          mask.push_back(std::uint8_t(i % 3 != 0));
-        }
-        t.add_document(std::span<const std::int32_t>(tok));
-        m.add_document(std::span<const std::uint8_t>(mask));
-      }
-      t.commit();
-      m.commit();
-    }
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // The tiny test model at the tokenizer's real vocabulary, on the indexed data; model_keys
-  // replace [model] when given.
-  Config config(const std::string& run_dir, int iters, const std::string& extra = "",
-                const std::string& model_keys = "") {
-    const std::string d = dir_.string();
-    TinyKeys k;
-    k.tokenizer = "vocab_size = 201088\npath = \"" + std::string(VPMOE_SOURCE_DIR) +
-                  "/data/tokenizer/o200k_base.tiktoken\"\n";
-    k.attention += "max_sequence_length = 8\n";
-    if (!model_keys.empty()) k.model = model_keys;
-    k.sections = "[run]\ndevice = \"cpu\"\ndir = \"" + d + "/" + run_dir + "\"\n" + extra +
-                 "[data]\nsource = \"indexed\"\npaths = [\"" + d +
-                 "/train\"]\n"
-                 "valid_paths = [\"" +
-                 d +
-                 "/valid\"]\neval_interval = 2\neval_iters = 1\n"
-                 "[train]\nmicro_batch_size = 2\nglobal_batch_size = 4\nlr = 0.01\n"
-                 "min_lr = 0.001\nlr_decay_style = \"cosine\"\nlr_decay_iters = 6\n"
-                 "train_iters = " +
-                 std::to_string(iters) + "\n";
-    const fs::path file = dir_ / (run_dir + ".toml");
-    std::ofstream(file) << tiny_config_text(k);
-    return load_config(file.string());
-  }
-  static std::string bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
-  Registry reg_ = in_tree_plugins();
-  fs::path dir_;
-};
 
 TEST_F(RunTest, ResumeReproducesTheLossCurveBitForBit) {
   const RunResult straight = train_run(config("straight", 6), reg_);
