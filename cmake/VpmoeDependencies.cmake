@@ -11,6 +11,8 @@ find_path(VPMOE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas openblas-pthrea
 # Tokenizer: ICU for Unicode general categories, OpenSSL's libcrypto for the asset sha256.
 find_package(ICU REQUIRED COMPONENTS uc)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+# vpmoe-host plot writes its PNG with libpng.
+find_package(PNG REQUIRED)
 # Multi-process CPU runs (and their tests under mpirun): optional, so a GPU machine without
 # MPI still builds; vpmoe::mpi_world_comm() then says the build has none.
 find_package(MPI COMPONENTS CXX)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the tiny default: set up (if needed), make the synthetic Harmony arithmetic
-# data (once), train configs/tiny.toml on the CPU, and plot its curves. Outputs: runs/tiny/.
+# data (once), train configs/tiny.toml on the CPU, and plot its curves. Outputs: runs/tiny/
+# (metrics.jsonl, curves.png, checkpoints/). Extra arguments go to the training command
+# (e.g. --resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,3 +18,4 @@ for split in train:20000:1 valid:500:2; do
   fi
 done
 "$host" --config configs/tiny.toml "$@"
+"$host" plot runs/tiny  # runs/tiny/curves.png: the loss and throughput curves

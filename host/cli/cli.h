@@ -47,9 +47,11 @@ const std::vector<Command>& commands();
 // Adds --plugin-path, --log-level and --help, writing into common (--config only globally).
 void add_common_options(po::options_description& desc, Common& common);
 // Parses a command's args against desc (plus the common options) into common; throws
-// UsageError for anything desc does not know. Applies --log-level.
-po::variables_map parse_command_args(const std::vector<std::string>& args,
-                                     po::options_description& desc, Common& common);
+// UsageError for anything desc does not know. Applies --log-level. Bare arguments go to the
+// positional options when given.
+po::variables_map parse_command_args(
+    const std::vector<std::string>& args, po::options_description& desc, Common& common,
+    const po::positional_options_description* positional = nullptr);
 // Sets the log level from --log-level (or, when absent, from fallback: the config's [log]).
 void apply_log_level(const Common& common, const std::string& fallback = "");
 
@@ -62,6 +64,7 @@ int run_tokenize(const std::vector<std::string>& args, Common& common);
 int run_detokenize(const std::vector<std::string>& args, Common& common);
 int run_preprocess(const std::vector<std::string>& args, Common& common);
 int run_synth_arithmetic(const std::vector<std::string>& args, Common& common);
+int run_plot(const std::vector<std::string>& args, Common& common);
 // The --config action without a command: train (or, with --dry-run, validate and summarise).
 int run_config(const std::string& path, Common& common);
 

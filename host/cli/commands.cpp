@@ -14,6 +14,7 @@ const std::vector<Command>& commands() {
        run_preprocess},
       {"synth-arithmetic", "write synthetic Harmony arithmetic conversations (the tiny data)",
        run_synth_arithmetic},
+      {"plot", "draw a run's loss and throughput curves (metrics.jsonl) as a PNG", run_plot},
   };
   return table;
 }

@@ -16,9 +16,13 @@ void add_common_options(po::options_description& desc, Common& common) {
 }
 
 po::variables_map parse_command_args(const std::vector<std::string>& args,
-                                     po::options_description& desc, Common& common) {
+                                     po::options_description& desc, Common& common,
+                                     const po::positional_options_description* positional) {
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  po::command_line_parser parser(args);
+  parser.options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
   po::notify(vm);
   if (vm.count("plugin-path")) {
     const auto& p = vm["plugin-path"].as<std::vector<std::string>>();

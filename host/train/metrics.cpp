@@ -27,13 +27,20 @@ nlohmann::json num(double v) {
 }  // namespace
 
 MetricsLog::MetricsLog(const std::string& run_dir, bool json, bool progress, int interval,
-                       std::int64_t total_steps)
+                       std::int64_t total_steps, bool resumed)
     : progress_(progress && ::isatty(STDERR_FILENO)),
       interval_(interval > 0 ? interval : 1),
       total_(total_steps) {
   if (!json) return;
   std::filesystem::create_directories(run_dir);
   path_ = (std::filesystem::path(run_dir) / "metrics.jsonl").string();
+  if (!resumed && std::filesystem::exists(path_)) {
+    std::string aside;
+    for (int n = 1; aside.empty() || std::filesystem::exists(aside); ++n)
+      aside = path_ + "." + std::to_string(n);
+    std::filesystem::rename(path_, aside);
+    log::info("an earlier run's metrics moved to " + aside);
+  }
   jsonl_.open(path_, std::ios::app);
   if (!jsonl_) throw Error(path_ + ": cannot open for appending the per-step metrics");
 }

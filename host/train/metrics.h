@@ -21,9 +21,10 @@ struct StepRecord {
 
 class MetricsLog {
  public:
-  // A resumed run appends to the file it finds (the plot takes the last record per step).
+  // A resumed run appends to the file it finds (the plot takes the last record per step); a
+  // fresh one moves an earlier run's file aside to metrics.jsonl.<n> (nothing is lost).
   MetricsLog(const std::string& run_dir, bool json, bool progress, int interval,
-             std::int64_t total_steps);
+             std::int64_t total_steps, bool resumed);
   ~MetricsLog();
   void step(const StepRecord& r);
   void validation(std::int64_t step, double loss);

@@ -58,6 +58,12 @@ std::string checkpoint_dir(const Config& c) {
 RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   const Device device = choose_device(c);
   const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
+  // The trainer reduces MoE counts over a Comm, but main grads are not all-reduced yet: several
+  // processes would each train their own copy, so they are refused.
+  if (log::world_size() > 1)
+    throw Error("this launch has " + std::to_string(log::world_size()) +
+                " processes; data-parallel training across processes is not built yet (the "
+                "gradient all-reduce is missing): run one process");
   std::unique_ptr<Comm> dp = single_process_comm();
   const int mb = c.train.micro_batch_size, G = c.train.global_batch_size;
   if (G % (mb * dp->size()) != 0)
@@ -104,7 +110,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   result.first_step = trainer.iteration();
 
   MetricsLog metrics(c.run.dir, c.log.json && dp->rank() == 0, c.log.progress, c.log.interval,
-                     c.train.train_iters);
+                     c.train.train_iters, !result.resumed_from.empty());
   const double flops_per_token = 3.0 * model->flops_per_token(T);
   const double peak = peak_tflops(c, device);
   auto evaluate = [&] {

@@ -1,7 +1,7 @@
 // configs/tiny.toml end to end through the command line: synth-arithmetic and preprocess make
 // the data, vpmoe-host --config trains 30 steps (the validation loss falls by at least 30% from
 // the first evaluation, as the README's run promises for 100), and --resume continues from the
-// final checkpoint to step 35 without repeating a step.
+// final checkpoint to step 35 without repeating a step; plot draws the curves.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -81,6 +81,9 @@ TEST(E2eTinyTrain, TrainsResumesAndTheValidationLossFalls) {
   ASSERT_EQ(valid.size(), 4u);  // steps 0, 10, 20, 30
   EXPECT_LT(valid.back(), 0.7 * valid.front())
       << "validation loss " << valid.front() << " -> " << valid.back();
+  const Result plot = sh(dir, "plot run");
+  ASSERT_EQ(plot.rc, 0) << plot.out;
+  EXPECT_GT(fs::file_size(dir / "run/curves.png"), 1000u);
   fs::remove_all(dir);
 }
 

@@ -132,6 +132,26 @@ TEST_F(RunTest, RefusesCheckpointsThatDoNotFit) {
   (void)ck;
 }
 
+TEST_F(RunTest, NonFiniteStepsInARowStopTheRunWithAFinalCheckpoint) {
+  // The embedding and head leap to 1e30 in the first updates: the later losses overflow.
+  train_extra = "decoupled_lr = 1e30\nmax_consecutive_skipped = 1\n";
+  try {
+    train_run(config("nan", 6), reg_);
+    FAIL() << "the run should stop";
+  } catch (const TrainingStopped& e) {
+    EXPECT_NE(std::string(e.what()).find("2 steps in a row had a non-finite loss or grad norm"),
+              std::string::npos)
+        << e.what();
+  }
+  const auto state = nlohmann::json::parse(
+      bytes(fs::path(resolve_checkpoint((dir_ / "nan/checkpoints").string())) / "state.json"));
+  EXPECT_EQ(state["skipped_total"], 2);
+  EXPECT_EQ(state["skipped_in_a_row"], 2);
+  EXPECT_GE(state["updates"], 1);
+  EXPECT_LT(state["iteration"], 6) << "stopped early";
+  EXPECT_EQ(state["iteration"].get<int>(), state["updates"].get<int>() + 2);
+}
+
 TEST_F(RunTest, SafetensorsRoundTripAndBadFiles) {
   std::map<std::string, Tensor> t;
   t["a"] = Tensor::from_floats({1.5f, -2.f, 3.25f, 0.f, 7.f, 9.f}, {2, 3}, DType::f32);
