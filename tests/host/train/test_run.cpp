@@ -122,6 +122,19 @@ TEST_F(RunTest, RefusesCheckpointsThatDoNotFit) {
   // Another seed: the sampler would not continue the same sequence.
   const std::string seed = refusal(config("base", 2, "seed = 99\n"));
   EXPECT_NE(seed.find("[run] seed: checkpoint 1234, this run 99"), std::string::npos) << seed;
+  // Another tokenizer asset: the checkpoint's identity edited to a different sha256.
+  {
+    const fs::path sj = fs::path(resolve_checkpoint(ck)) / "state.json";
+    auto j = nlohmann::json::parse(bytes(sj));
+    const std::string real = j["tokenizer"]["asset_sha256"];
+    j["tokenizer"]["asset_sha256"] = std::string(64, '0');
+    std::ofstream(sj) << j.dump();
+    const std::string tok = refusal(config("base", 2));
+    EXPECT_NE(tok.find("tokenizer asset sha256: checkpoint " + std::string(64, '0') +
+                       ", this run " + real),
+              std::string::npos)
+        << tok;
+  }
   // A latest that names nothing.
   { std::ofstream(dir_ / "base/checkpoints/latest") << "step_00000077\n"; }
   const std::string latest = refusal(config("base", 2));
