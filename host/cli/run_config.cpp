@@ -51,6 +51,7 @@ int run_config(const std::string& path, Common& common) {
   train::RunOptions o;
   o.resume = common.resume;
   const train::RunResult r = train::train_run(cfg, lp.registry, o);
+  if (log::rank() != 0) return kExitOk;  // rank 0 reports for the data-parallel group
   std::cout << "trained " << r.losses.size() << " step(s)"
             << (r.losses.empty() ? "" : ", last loss " + std::to_string(r.losses.back()))
             << (r.valid_losses.empty()

@@ -27,8 +27,9 @@ nlohmann::json num(double v) {
 }  // namespace
 
 MetricsLog::MetricsLog(const std::string& run_dir, bool json, bool progress, int interval,
-                       std::int64_t total_steps, bool resumed)
-    : progress_(progress && ::isatty(STDERR_FILENO)),
+                       std::int64_t total_steps, bool resumed, bool console)
+    : progress_(console && progress && ::isatty(STDERR_FILENO)),
+      console_(console),
       interval_(interval > 0 ? interval : 1),
       total_(total_steps) {
   if (!json) return;
@@ -97,6 +98,7 @@ void MetricsLog::validation(std::int64_t step, double loss) {
 }
 
 void MetricsLog::info(const std::string& line) {
+  if (!console_) return;
   clear_bar();
   log::info(line);
 }

@@ -22,9 +22,10 @@ struct StepRecord {
 class MetricsLog {
  public:
   // A resumed run appends to the file it finds (the plot takes the last record per step); a
-  // fresh one moves an earlier run's file aside to metrics.jsonl.<n> (nothing is lost).
+  // fresh one moves an earlier run's file aside to metrics.jsonl.<n> (nothing is lost). Without
+  // console (data-parallel ranks but the first) nothing is printed.
   MetricsLog(const std::string& run_dir, bool json, bool progress, int interval,
-             std::int64_t total_steps, bool resumed);
+             std::int64_t total_steps, bool resumed, bool console = true);
   ~MetricsLog();
   void step(const StepRecord& r);
   void validation(std::int64_t step, double loss);
@@ -37,7 +38,7 @@ class MetricsLog {
   void clear_bar();
   std::string path_;
   std::ofstream jsonl_;
-  bool progress_;
+  bool progress_, console_;
   int interval_;
   std::int64_t total_;
   bool bar_shown_ = false;

@@ -58,13 +58,20 @@ std::string checkpoint_dir(const Config& c) {
 RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   const Device device = choose_device(c);
   const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
-  // The trainer reduces MoE counts over a Comm, but main grads are not all-reduced yet: several
-  // processes would each train their own copy, so they are refused.
-  if (log::world_size() > 1)
-    throw Error("this launch has " + std::to_string(log::world_size()) +
-                " processes; data-parallel training across processes is not built yet (the "
-                "gradient all-reduce is missing): run one process");
-  std::unique_ptr<Comm> dp = single_process_comm();
+  std::shared_ptr<Comm> dp = o.comm;
+  if (!dp && log::world_size() > 1) {
+    // Several processes: data parallelism over MPI, the CPU path (NCCL is not built yet).
+    if (!mpi_available())
+      throw Error("this launch has " + std::to_string(log::world_size()) +
+                  " processes, but this build has no MPI (install libopenmpi-dev and rebuild)");
+    if (device.is_cuda())
+      throw Error(
+          "data parallelism on CUDA needs NCCL, which is not built yet: run one process "
+          "per run, or [run] device = \"cpu\" under mpirun");
+    dp = mpi_world_comm();
+    log::set_rank(dp->rank(), dp->size());
+  }
+  if (!dp) dp = single_process_comm();
   const int mb = c.train.micro_batch_size, G = c.train.global_batch_size;
   if (G % (mb * dp->size()) != 0)
     c.fail("train.global_batch_size",
@@ -110,7 +117,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   result.first_step = trainer.iteration();
 
   MetricsLog metrics(c.run.dir, c.log.json && dp->rank() == 0, c.log.progress, c.log.interval,
-                     c.train.train_iters, !result.resumed_from.empty());
+                     c.train.train_iters, !result.resumed_from.empty(), dp->rank() == 0);
   const double flops_per_token = 3.0 * model->flops_per_token(T);
   const double peak = peak_tflops(c, device);
   auto evaluate = [&] {
@@ -141,8 +148,8 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     r.m = m;
     r.step = trainer.iteration();
     r.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.tflops = r.step_s > 0 ? flops_per_token * double(m.tokens * dp->size()) / r.step_s / 1e12 : 0;
-    if (peak > 0) r.mfu = r.tflops / peak;
+    r.tflops = r.step_s > 0 ? flops_per_token * double(m.tokens) / r.step_s / 1e12 : 0;
+    if (peak > 0) r.mfu = r.tflops / (peak * dp->size());  // per device
     r.skipped_total = trainer.skipped_total();
     metrics.step(r);
     result.losses.push_back(m.loss);

@@ -5,9 +5,11 @@
 // every [checkpoint] save_interval steps and at the end (also when the run stops on
 // non-finite steps).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "vpmoe/comm.h"
 #include "vpmoe/config.h"
 #include "vpmoe/registry.h"
 
@@ -15,6 +17,9 @@ namespace vpmoe::host::train {
 
 struct RunOptions {
   bool resume = false;  // continue from [checkpoint] load, else <checkpoint dir>/latest
+  // The data-parallel group; null = MPI_COMM_WORLD under a multi-process launch, else one
+  // process.
+  std::shared_ptr<Comm> comm;
 };
 
 struct RunResult {

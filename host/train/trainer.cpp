@@ -28,7 +28,28 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
     m.aux_loss += model_.aux_loss() / k;
     m.tokens += b.batch * b.seq_len;
   }
+  if (dp_.size() > 1) average_over_dp(m);
   return m;
+}
+
+// The data-parallel mean of the main grads (host memory: the CPU path), and of the loss
+// metrics; tokens are summed. Every rank then clips and steps on identical grads.
+void Trainer::average_over_dp(StepMetrics& m) {
+  const float inv = 1.f / float(dp_.size());
+  for (Parameter* p : params_) {
+    if (!p->grad.device().is_cpu())
+      throw Error("trainer: data-parallel grads on " + p->grad.device().str() +
+                  " need NCCL, which is not built yet");
+    const std::span<float> g(p->grad.data_as<float>(), std::size_t(p->grad.numel()));
+    dp_.all_reduce_sum(g);
+    for (float& x : g) x *= inv;
+  }
+  double sums[2] = {m.loss, m.aux_loss};
+  dp_.all_reduce_sum(std::span<double>(sums, 2));
+  m.loss = sums[0] / dp_.size(), m.aux_loss = sums[1] / dp_.size();
+  std::int64_t tokens = m.tokens;
+  dp_.all_reduce_sum(std::span<std::int64_t>(&tokens, 1));
+  m.tokens = tokens;
 }
 
 TrainerCounters Trainer::counters() const {

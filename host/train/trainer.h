@@ -23,8 +23,8 @@ struct StepMetrics {
   double grad_norm = 0;
   double lr = 0;  // the matrix group's (the first group's when there is none)
   bool skipped = false;
-  std::int64_t tokens = 0;
-  moe::LoadStats load;  // the most imbalanced MoE layer (largest cv) of the step
+  std::int64_t tokens = 0;  // over all data-parallel ranks
+  moe::LoadStats load;      // the most imbalanced MoE layer (largest cv) of the step
 };
 
 // Too many non-finite steps in a row: the run saves a final checkpoint and stops.
@@ -56,6 +56,7 @@ class Trainer {
   double evaluate(BatchSource& data, int k);
 
  private:
+  void average_over_dp(StepMetrics& m);
   const Config& c_;
   model::GptModel& model_;
   OptimizerSet& opt_;

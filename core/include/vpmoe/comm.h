@@ -16,6 +16,7 @@ class Comm {
   // Element-wise sum over the group's ranks, in place; every rank gets the same result.
   virtual void all_reduce_sum(std::span<std::int64_t> values) = 0;
   virtual void all_reduce_sum(std::span<double> values) = 0;
+  virtual void all_reduce_sum(std::span<float> values) = 0;  // main grads (CPU)
 };
 
 // One process: rank 0 of 1, reductions are the identity.

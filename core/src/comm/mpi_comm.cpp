@@ -1,4 +1,5 @@
 // MPI_COMM_WORLD behind vpmoe::Comm (built when CMake finds MPI; OpenMPI on Debian).
+#include <algorithm>
 #include <string>
 
 #include "vpmoe/comm.h"
@@ -57,6 +58,14 @@ class MpiComm final : public Comm {
   void all_reduce_sum(std::span<double> v) override {
     check(MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
           "MPI_Allreduce");
+  }
+  void all_reduce_sum(std::span<float> v) override {
+    // In pieces: MPI counts are int.
+    constexpr std::size_t kPiece = std::size_t(1) << 30;
+    for (std::size_t at = 0; at < v.size(); at += kPiece)
+      check(MPI_Allreduce(MPI_IN_PLACE, v.data() + at, int(std::min(kPiece, v.size() - at)),
+                          MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
   }
 
  private:

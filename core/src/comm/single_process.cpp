@@ -9,6 +9,7 @@ class SingleProcessComm final : public Comm {
   int size() const override { return 1; }
   void all_reduce_sum(std::span<std::int64_t>) override {}
   void all_reduce_sum(std::span<double>) override {}
+  void all_reduce_sum(std::span<float>) override {}
 };
 
 }  // namespace
