@@ -72,13 +72,14 @@ void NorMuon::step(const OptimizerStep& s) {
       nesterov_momentum(matrices(e.p->grad, e), m, ue, mu);
     }
     // Polar Express on a work copy (bf16 on CUDA) normalised from the f32 update; the
-    // neuron-wise normalisation reads it back into u in f32.
+    // neuron-wise normalisation gives one factor per row, applied inside the update pass.
     const DType work = b.device.is_cuda() && o_.bf16 ? DType::bf16 : DType::f32;
     Tensor x = work == DType::f32 ? u : Tensor::empty(u.shape(), work, b.device);
     frobenius_normalize(u, x, float(1.0 + o_.safety_factor), 1e-6f);
+    u = Tensor();  // x holds what is left of it (or is it, in f32)
     polar_express(x, o_.coeffs);
-    neuron_normalize(x, u, b.second_moment, float(o_.beta2), float(o_.eps));
-    b.update = u;
+    const Tensor f = neuron_factors(x, b.second_moment, float(o_.beta2), float(o_.eps));
+    b.orthogonal = x, b.factors = f;
     // Decoupled weight decay and the scaled update, refreshing the bf16 weights in the pass.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
     for (const Entry& e : b.entries) {
@@ -86,8 +87,9 @@ void NorMuon::step(const OptimizerStep& s) {
       const bool separate = e.p->compute.defined() && e.p->compute.data() != e.p->value.data();
       Tensor compute = separate ? matrices(e.p->compute, e) : Tensor();
       const double decay = e.p->weight_decay ? 1.0 - s.lr * s.weight_decay : 1.0;
-      apply_update(w, u.slice(e.first, e.first + e.count), float(decay), float(s.lr) * shape_scale,
-                   compute);
+      apply_scaled_update(w, x.slice(e.first, e.first + e.count),
+                          f.slice(e.first * b.m, (e.first + e.count) * b.m), float(decay),
+                          float(s.lr) * shape_scale, compute);
     }
   }
 }
@@ -105,10 +107,13 @@ const NorMuon::Entry* NorMuon::find(const Parameter& p, const Bucket** bucket) c
 Tensor NorMuon::last_update(const Parameter& p) const {
   const Bucket* b = nullptr;
   const Entry* e = find(p, &b);
-  if (!b->update.defined()) throw Error("optimizer.normuon: no step taken yet");
+  if (!b->orthogonal.defined()) throw Error("optimizer.normuon: no step taken yet");
   if (e->count * b->m * b->n != p.value.numel())
     throw Error("optimizer.normuon: last_update needs batch_same_shape");
-  return b->update.slice(e->first, e->first + e->count).view(p.value.shape());
+  Tensor s = Tensor::empty({e->count, b->m, b->n}, DType::f32, b->device);
+  scale_rows(b->orthogonal.slice(e->first, e->first + e->count),
+             b->factors.slice(e->first * b->m, (e->first + e->count) * b->m), s);
+  return s.view(p.value.shape());
 }
 
 std::map<std::string, Tensor> NorMuon::state() const {

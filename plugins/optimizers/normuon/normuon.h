@@ -49,7 +49,10 @@ class NorMuon final : public Optimizer {
     std::int64_t m = 0, n = 0, count = 0;
     Device device;
     std::vector<Entry> entries;
-    Tensor momentum, second_moment, update;  // [count, m, n], [count, m], [count, m, n]
+    Tensor momentum, second_moment;  // [count, m, n], [count, m]
+    // The last step's orthogonalised update (the work dtype) and its row factors [count m]:
+    // the update S is their product (last_update).
+    Tensor orthogonal, factors;
   };
   const Entry* find(const Parameter& p, const Bucket** bucket) const;
 

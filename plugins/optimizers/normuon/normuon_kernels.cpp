@@ -54,14 +54,15 @@ void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float 
     po[i] = ((i / k) % k == i % k ? ca : 0.f) + cb * pa[i] + cc * p2[i];
 }
 
-void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps) {
-  if (o.device().is_cuda()) return cuda::neuron_normalize(o, out, v, beta2, eps);
+Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
+  if (o.device().is_cuda()) return cuda::neuron_factors(o, v, beta2, eps);
   check_f32(o, "neuron_normalize input");
   const std::int64_t B = o.size(0), m = o.size(1), n = o.size(2);
+  Tensor f = Tensor::empty({B * m}, DType::f32);
   std::vector<float> scale(static_cast<std::size_t>(m));
   for (std::int64_t b = 0; b < B; ++b) {
     const float* p = o.data_as<const float>() + b * m * n;
-    float* q = out.data_as<float>() + b * m * n;
+    float* fb = f.data_as<float>() + b * m;
     float* vb = v.data_as<float>() + b * m;
     double norm_o = 0, norm_s = 0;
     for (std::int64_t i = 0; i < m; ++i) {
@@ -74,11 +75,23 @@ void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, floa
       norm_s += ss * double(scale[std::size_t(i)]) * scale[std::size_t(i)];
     }
     const double ratio = std::sqrt(norm_o) / std::max(std::sqrt(norm_s), double(eps));
-    for (std::int64_t i = 0; i < m; ++i) {
-      const float f = float(double(scale[std::size_t(i)]) * ratio);
-      for (std::int64_t j = 0; j < n; ++j) q[i * n + j] = p[i * n + j] * f;
-    }
+    for (std::int64_t i = 0; i < m; ++i) fb[i] = float(double(scale[std::size_t(i)]) * ratio);
   }
+  return f;
+}
+
+void scale_rows(const Tensor& o, const Tensor& f, Tensor& out) {
+  if (o.device().is_cuda()) return cuda::scale_rows(o, f, out);
+  check_f32(o, "scale_rows input");
+  const std::int64_t rows = f.numel(), n = rows ? o.numel() / rows : 0;
+  const float *p = o.data_as<const float>(), *pf = f.data_as<const float>();
+  float* q = out.data_as<float>();
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < n; ++j) q[i * n + j] = p[i * n + j] * pf[i];
+}
+
+void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps) {
+  scale_rows(o, neuron_factors(o, v, beta2, eps), out);
 }
 
 void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute) {
@@ -88,6 +101,22 @@ void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& c
   for (std::int64_t i = 0, n = w.numel(); i < n; ++i) pw[i] = pw[i] * decay - step * pu[i];
   if (compute.defined() && compute.data() != w.data())
     throw Error("optimizer.normuon: separate compute weights on the CPU");
+}
+
+void apply_scaled_update(Tensor& w, const Tensor& o, const Tensor& f, float decay, float step,
+                         Tensor& compute) {
+  if (w.device().is_cuda()) return cuda::apply_scaled_update(w, o, f, decay, step, compute);
+  check_f32(o, "apply_scaled_update input");
+  if (compute.defined() && compute.data() != w.data())
+    throw Error("optimizer.normuon: separate compute weights on the CPU");
+  const std::int64_t rows = f.numel(), n = rows ? w.numel() / rows : 0;
+  float* pw = w.data_as<float>();
+  const float *p = o.data_as<const float>(), *pf = f.data_as<const float>();
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const float s = p[i * n + j] * pf[i];
+      pw[i * n + j] = pw[i * n + j] * decay - step * s;
+    }
 }
 
 #if !VPMOE_HAS_CUDA
@@ -104,10 +133,16 @@ void frobenius_normalize(const Tensor&, Tensor&, float, float) {
 void polynomial(const Tensor&, const Tensor&, Tensor&, float, float, float) {
   no_cuda();
 }
-void neuron_normalize(const Tensor&, Tensor&, Tensor&, float, float) {
+Tensor neuron_factors(const Tensor&, Tensor&, float, float) {
+  no_cuda();
+}
+void scale_rows(const Tensor&, const Tensor&, Tensor&) {
   no_cuda();
 }
 void apply_update(Tensor&, const Tensor&, float, float, Tensor&) {
+  no_cuda();
+}
+void apply_scaled_update(Tensor&, const Tensor&, const Tensor&, float, float, Tensor&) {
   no_cuda();
 }
 }  // namespace cuda

@@ -142,15 +142,45 @@ __global__ void neuron_ratio_kernel(const double* row_o, const double* row_s, lo
   if (threadIdx.x == 0) ratio[b] = sqrt(to) / fmax(sqrt(ts), double(eps));
 }
 
-// One block per row (grid-stride over rows): the row's factor once, then its elements.
+__global__ void neuron_factor_kernel(long long rows, long long m, const float* scale,
+                                     const double* ratio, float* f) {
+  const long long row = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (row < rows) f[row] = float(double(scale[row]) * ratio[row / m]);
+}
+
+// One block per row (grid-stride over rows), its threads over the row's elements.
 template <class TI>
-__global__ void neuron_scale_kernel(const TI* o, float* out, long long rows, long long m,
-                                    long long n, const float* scale, const double* ratio) {
+__global__ void scale_rows_kernel(const TI* o, float* out, long long rows, long long n,
+                                  const float* f) {
   for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
-    const float f = float(double(scale[row]) * ratio[row / m]);
+    const float fr = f[row];
     for (long long j = threadIdx.x; j < n; j += blockDim.x)
-      out[row * n + j] = load(o + row * n + j) * f;
+      out[row * n + j] = load(o + row * n + j) * fr;
   }
+}
+
+// update_kernel with u = o * f formed in registers (the same float operations, so the same bits).
+template <class TI>
+__global__ void scaled_update_kernel(float* w, const TI* o, long long rows, long long n,
+                                     const float* f, float decay, float step,
+                                     __nv_bfloat16* compute) {
+  for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+    const float fr = f[row];
+    for (long long j = threadIdx.x; j < n; j += blockDim.x) {
+      const long long i = row * n + j;
+      const float u = load(o + i) * fr;
+      const float x = w[i] * decay - step * u;
+      w[i] = x;
+      if (compute) compute[i] = __float2bfloat16_rn(x);
+    }
+  }
+}
+
+unsigned row_grid(long long rows) {
+  return unsigned(std::min<long long>(rows, 132LL * 64));
+}
+int row_threads(long long n) {
+  return int(std::min<long long>(kThreads, (n + 31) / 32 * 32));
 }
 
 __global__ void update_kernel(long long n, float* w, const float* u, float decay, float step,
@@ -215,9 +245,10 @@ void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float 
   L.check("polynomial");
 }
 
-void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, float eps) {
+Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
   const long long B = o.size(0), m = o.size(1), n = o.size(2), rows = B * m;
-  if (rows == 0) return;
+  Tensor f = Tensor::empty({rows}, DType::f32, o.device());
+  if (rows == 0) return f;
   Launch L(o);
   Tensor scale = Tensor::empty({rows}, DType::f32, o.device());
   Tensor row_o = Tensor::empty({rows}, DType::i64, o.device());  // doubles
@@ -231,13 +262,23 @@ void neuron_normalize(const Tensor& o, Tensor& out, Tensor& v, float beta2, floa
         row_o.data_as<double>(), row_s.data_as<double>(), beta2, eps);
     neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
         row_o.data_as<double>(), row_s.data_as<double>(), m, ratio.data_as<double>(), eps);
-    const int row_threads = int(std::min<long long>(kThreads, (n + 31) / 32 * 32));
-    neuron_scale_kernel<TI>
-        <<<unsigned(std::min<long long>(rows, 132LL * 64)), row_threads, 0, L.stream>>>(
-            o.data_as<const TI>(), out.data_as<float>(), rows, m, n, scale.data_as<float>(),
-            ratio.data_as<double>());
   });
+  neuron_factor_kernel<<<unsigned((rows + kThreads - 1) / kThreads), kThreads, 0, L.stream>>>(
+      rows, m, scale.data_as<const float>(), ratio.data_as<const double>(), f.data_as<float>());
   L.check("neuron-wise normalisation");
+  return f;
+}
+
+void scale_rows(const Tensor& o, const Tensor& f, Tensor& out) {
+  const long long rows = f.numel(), n = rows ? o.numel() / rows : 0;
+  if (rows == 0) return;
+  Launch L(o);
+  by_dtype(o, "scale_rows input", [&](auto t) {
+    using TI = decltype(t);
+    scale_rows_kernel<TI><<<row_grid(rows), row_threads(n), 0, L.stream>>>(
+        o.data_as<const TI>(), out.data_as<float>(), rows, n, f.data_as<const float>());
+  });
+  L.check("scale rows");
 }
 
 void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute) {
@@ -251,6 +292,23 @@ void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& c
       n, w.data_as<float>(), u.data_as<const float>(), decay, step,
       separate ? compute.data_as<__nv_bfloat16>() : nullptr);
   L.check("update");
+}
+
+void apply_scaled_update(Tensor& w, const Tensor& o, const Tensor& f, float decay, float step,
+                         Tensor& compute) {
+  const long long rows = f.numel(), n = rows ? w.numel() / rows : 0;
+  if (rows == 0) return;
+  Launch L(w);
+  const bool separate = compute.defined() && compute.data() != w.data();
+  if (separate && compute.dtype() != DType::bf16)
+    throw Error("optimizer.normuon (CUDA): compute weights must be bf16");
+  by_dtype(o, "apply_scaled_update input", [&](auto t) {
+    using TI = decltype(t);
+    scaled_update_kernel<TI><<<row_grid(rows), row_threads(n), 0, L.stream>>>(
+        w.data_as<float>(), o.data_as<const TI>(), rows, n, f.data_as<const float>(), decay, step,
+        separate ? compute.data_as<__nv_bfloat16>() : nullptr);
+  });
+  L.check("scaled update");
 }
 
 }  // namespace vpmoe::normuon::cuda

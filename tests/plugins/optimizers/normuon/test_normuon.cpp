@@ -12,6 +12,7 @@
 #include "normuon_reference.h"
 #include "registry/plugin_loader.h"
 #include "vpmoe/config.h"
+#include "vpmoe/ops.h"
 
 namespace vpmoe::testing {
 namespace {
@@ -216,6 +217,23 @@ TEST(OptimizerNorMuon, PluginRegistersTheName) {
   EXPECT_EQ(reg.create<Optimizer>("optimizer.normuon", a)->spec_name(), "optimizer.normuon");
 }
 
+// The fused update is bit for bit scale_rows then apply_update (the CPU loops).
+TEST(OptimizerNorMuon, ScaledUpdateIsTheTwoPasses) {
+  std::mt19937 g(5);
+  const Shape s{6, 24, 40};
+  Tensor o = rand_tensor(g, s), v = rand_tensor(g, {6, 24}, 0.f, 1.f), none;
+  const Tensor f = normuon::neuron_factors(o, v, 0.95f, 1e-10f);
+  ASSERT_EQ(f.numel(), 6 * 24);
+  Tensor u = Tensor::empty(s, DType::f32), w = rand_tensor(g, s), fused = w.clone();
+  normuon::scale_rows(o, f, u);
+  normuon::apply_update(w, u, 0.999f, 0.02f, none);
+  normuon::apply_scaled_update(fused, o, f, 0.999f, 0.02f, none);
+  EXPECT_EQ(fused.to_floats(), w.to_floats());
+  bool moved = false;
+  for (float x : u.to_floats()) moved |= x != 0.f;
+  EXPECT_TRUE(moved);
+}
+
 // Each CUDA pass against its CPU loop on fresh random inputs: a bucket of many small matrices
 // and one of two large ones (the per-matrix reductions split over many blocks).
 TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
@@ -246,6 +264,29 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
     normuon::apply_update(wc, oc, 0.999f, 0.02f, none);
     normuon::apply_update(wg, og, 0.999f, 0.02f, none);
     EXPECT_LT(rel_err(wg, wc), 1e-6) << "update " << what;
+    // The fused update (row factors applied inside the pass) is bit for bit the two passes, on
+    // the device from f32 and from the bf16 work copy, and matches the CPU's.
+    Tensor v2c = rand_tensor(g, {s[0], s[1]}, 0.f, 1.f), v2g = on_gpu(v2c);
+    const Tensor fc = normuon::neuron_factors(gc, v2c, 0.95f, 1e-10f);
+    for (DType d : {DType::f32, DType::bf16}) {
+      Tensor o = on_gpu(gc);
+      if (d == DType::bf16) o = ops::cast_to(o, DType::bf16);
+      Tensor v2 = v2g.clone(), s2 = Tensor::empty(s, DType::f32, gpu);
+      const Tensor fg = normuon::neuron_factors(o, v2, 0.95f, 1e-10f);
+      if (d == DType::f32) EXPECT_LT(rel_err(fg, fc), 1e-6) << "factors " << what;
+      normuon::scale_rows(o, fg, s2);
+      Tensor w0 = rand_tensor(g, s), two = on_gpu(w0), fused = on_gpu(w0);
+      Tensor cpt = Tensor::empty(s, DType::bf16, gpu), cpf = Tensor::empty(s, DType::bf16, gpu);
+      normuon::apply_update(two, s2, 0.999f, 0.02f, cpt);
+      normuon::apply_scaled_update(fused, o, fg, 0.999f, 0.02f, cpf);
+      EXPECT_EQ(fused.to_floats(), two.to_floats()) << "fused update " << what;
+      EXPECT_EQ(cpf.to_floats(), cpt.to_floats()) << "fused bf16 weights " << what;
+      if (d == DType::f32) {
+        Tensor wcf = w0.clone();
+        normuon::apply_scaled_update(wcf, gc, fc, 0.999f, 0.02f, none);
+        EXPECT_LT(rel_err(fused, wcf), 1e-6) << "fused update vs CPU " << what;
+      }
+    }
   }
   Tensor ac = rand_tensor(g, {5, 16, 16}), a2 = rand_tensor(g, {5, 16, 16});
   Tensor pc = Tensor::empty({5, 16, 16}, DType::f32),
