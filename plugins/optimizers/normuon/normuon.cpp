@@ -65,21 +65,30 @@ void NorMuon::step(const OptimizerStep& s) {
   const float mu = float(o_.momentum);
   for (Bucket& b : buckets_) {
     // Nesterov-momentum update U of every matrix of the bucket, in one [count, m, n] block.
+    // Its sums of squares come out of the same pass, for the Frobenius normalisation.
     Tensor u = Tensor::empty({b.count, b.m, b.n}, DType::f32, b.device);
+    Tensor sumsq = o_.fused_passes ? sumsq_buffer(b.count, b.m * b.n, b.device) : Tensor();
     for (const Entry& e : b.entries) {
       Tensor m = b.momentum.slice(e.first, e.first + e.count),
              ue = u.slice(e.first, e.first + e.count);
-      nesterov_momentum(matrices(e.p->grad, e), m, ue, mu);
+      Tensor se = o_.fused_passes ? sumsq.slice(e.first, e.first + e.count) : Tensor();
+      nesterov_momentum(matrices(e.p->grad, e), m, ue, mu, o_.fused_passes ? &se : nullptr);
     }
     // Polar Express on a work copy (bf16 on CUDA) normalised from the f32 update; the
     // neuron-wise normalisation gives one factor per row, applied inside the update pass.
     const DType work = b.device.is_cuda() && o_.bf16 ? DType::bf16 : DType::f32;
     Tensor x = work == DType::f32 ? u : Tensor::empty(u.shape(), work, b.device);
-    frobenius_normalize(u, x, float(1.0 + o_.safety_factor), 1e-6f);
-    u = Tensor();  // x holds what is left of it (or is it, in f32)
+    frobenius_normalize(u, x, float(1.0 + o_.safety_factor), 1e-6f,
+                        o_.fused_passes ? &sumsq : nullptr);
     polar_express(x, o_.coeffs);
     const Tensor f = neuron_factors(x, b.second_moment, float(o_.beta2), float(o_.eps));
     b.orthogonal = x, b.factors = f;
+    if (!o_.fused_passes) {
+      if (x.data() == u.data()) b.orthogonal = x.clone();  // f32: u is x, about to be scaled
+      scale_rows(x, f, u);
+    }
+    const Tensor normalised = u;
+    u = Tensor();  // x holds what is left of it (or is it, in f32)
     // Decoupled weight decay and the scaled update, refreshing the bf16 weights in the pass.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
     for (const Entry& e : b.entries) {
@@ -87,9 +96,13 @@ void NorMuon::step(const OptimizerStep& s) {
       const bool separate = e.p->compute.defined() && e.p->compute.data() != e.p->value.data();
       Tensor compute = separate ? matrices(e.p->compute, e) : Tensor();
       const double decay = e.p->weight_decay ? 1.0 - s.lr * s.weight_decay : 1.0;
-      apply_scaled_update(w, x.slice(e.first, e.first + e.count),
-                          f.slice(e.first * b.m, (e.first + e.count) * b.m), float(decay),
-                          float(s.lr) * shape_scale, compute);
+      if (o_.fused_passes)
+        apply_scaled_update(w, x.slice(e.first, e.first + e.count),
+                            f.slice(e.first * b.m, (e.first + e.count) * b.m), float(decay),
+                            float(s.lr) * shape_scale, compute);
+      else
+        apply_update(w, normalised.slice(e.first, e.first + e.count), float(decay),
+                     float(s.lr) * shape_scale, compute);
     }
   }
 }

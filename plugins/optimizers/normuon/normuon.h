@@ -22,6 +22,9 @@ struct NorMuonOptions {
   // false: every matrix its own bucket (one matrix at a time; the benchmark's baseline, whose
   // state keys name each expert: "<name>.momentum.<e>").
   bool batch_same_shape = true;
+  // false: the separate passes (the Frobenius sums read u again; the normalised update is
+  // written in f32 and read back by the update): the benchmark's baseline, same bits.
+  bool fused_passes = true;
 };
 
 class NorMuon final : public Optimizer {

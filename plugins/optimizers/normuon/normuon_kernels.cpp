@@ -18,8 +18,13 @@ void check_f32(const Tensor& t, const char* what) {
 
 }  // namespace
 
-void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu) {
-  if (g.device().is_cuda()) return cuda::nesterov_momentum(g, m, u, mu);
+Tensor sumsq_buffer(std::int64_t matrices, std::int64_t per_matrix, Device d) {
+  const std::int64_t pieces = d.is_cuda() ? cuda::sumsq_pieces(per_matrix) : 1;
+  return Tensor::empty({matrices, pieces}, DType::i64, d);  // doubles
+}
+
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu, Tensor* sumsq) {
+  if (g.device().is_cuda()) return cuda::nesterov_momentum(g, m, u, mu, sumsq);
   const float* pg = g.data_as<const float>();
   float *pm = m.data_as<float>(), *pu = u.data_as<float>();
   for (std::int64_t i = 0, n = g.numel(); i < n; ++i) {
@@ -27,10 +32,18 @@ void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu) {
     pm[i] = mu * pm[i] + (1.f - mu) * gi;
     pu[i] = (1.f - mu) * gi + mu * pm[i];
   }
+  if (!sumsq) return;
+  const std::int64_t B = sumsq->size(0), per = B ? u.numel() / B : 0;
+  for (std::int64_t b = 0; b < B; ++b) {
+    double ss = 0;
+    for (std::int64_t i = 0; i < per; ++i) ss += double(pu[b * per + i]) * pu[b * per + i];
+    sumsq->data_as<double>()[b] = ss;
+  }
 }
 
-void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps) {
-  if (in.device().is_cuda()) return cuda::frobenius_normalize(in, out, factor, eps);
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
+                         const Tensor* sumsq) {
+  if (in.device().is_cuda()) return cuda::frobenius_normalize(in, out, factor, eps, sumsq);
   check_f32(in, "frobenius_normalize input");
   check_f32(out, "frobenius_normalize output");
   const std::int64_t B = in.size(0), per = in.numel() / (B ? B : 1);
@@ -38,7 +51,10 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps)
     const float* p = in.data_as<const float>() + b * per;
     float* q = out.data_as<float>() + b * per;
     double ss = 0;
-    for (std::int64_t i = 0; i < per; ++i) ss += double(p[i]) * p[i];
+    if (sumsq)
+      ss = sumsq->data_as<const double>()[b];
+    else
+      for (std::int64_t i = 0; i < per; ++i) ss += double(p[i]) * p[i];
     const float inv = float(1.0 / (std::sqrt(ss) * factor + eps));
     for (std::int64_t i = 0; i < per; ++i) q[i] = p[i] * inv;
   }
@@ -124,10 +140,13 @@ namespace cuda {
 [[noreturn]] static void no_cuda() {
   throw Error("optimizer.normuon: this build has no CUDA parts");
 }
-void nesterov_momentum(const Tensor&, Tensor&, Tensor&, float) {
+std::int64_t sumsq_pieces(std::int64_t) {
   no_cuda();
 }
-void frobenius_normalize(const Tensor&, Tensor&, float, float) {
+void nesterov_momentum(const Tensor&, Tensor&, Tensor&, float, Tensor*) {
+  no_cuda();
+}
+void frobenius_normalize(const Tensor&, Tensor&, float, float, const Tensor*) {
   no_cuda();
 }
 void polynomial(const Tensor&, const Tensor&, Tensor&, float, float, float) {

@@ -73,6 +73,24 @@ __global__ void nesterov_kernel(long long n, const float* g, float* m, float* u,
   }
 }
 
+// nesterov_kernel over [B, per] with partial[b, c] = the sum of squares of chunk c of matrix b
+// of u, as sumsq_kernel sums it (same element-to-thread order, same block_sum).
+__global__ void nesterov_sumsq_kernel(const float* g, float* m, float* u, float mu, long long per,
+                                      int chunks, double* partial) {
+  const long long b = blockIdx.y, c = blockIdx.x;
+  const long long lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
+  double ss = 0;
+  for (long long i = b * per + lo + threadIdx.x; i < b * per + hi; i += blockDim.x) {
+    const float gi = g[i], mi = mu * m[i] + (1.f - mu) * gi;
+    m[i] = mi;
+    const float ui = (1.f - mu) * gi + mu * mi;
+    u[i] = ui;
+    ss += double(ui) * ui;
+  }
+  const double total = block_sum(ss);
+  if (threadIdx.x == 0) partial[b * chunks + c] = total;
+}
+
 // partial[b, c] = sum of squares of chunk c of matrix b.
 __global__ void sumsq_kernel(const float* x, long long per, int chunks, double* partial) {
   const long long b = blockIdx.y, c = blockIdx.x;
@@ -205,25 +223,45 @@ void by_dtype(const Tensor& t, const char* what, F&& f) {
 
 }  // namespace
 
-void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu) {
+std::int64_t sumsq_pieces(std::int64_t per) {
+  return (per + kChunk - 1) / kChunk;
+}
+
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu, Tensor* sumsq) {
   const long long n = g.numel();
   if (n == 0) return;
   Launch L(g);
-  nesterov_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(
-      n, g.data_as<const float>(), m.data_as<float>(), u.data_as<float>(), mu);
+  if (sumsq) {
+    const long long B = sumsq->size(0), per = n / B;
+    const int chunks = int(sumsq_pieces(per));
+    if (sumsq->size(1) != chunks)
+      throw Error("optimizer.normuon (CUDA): the sumsq buffer does not fit the matrices");
+    nesterov_sumsq_kernel<<<dim3{unsigned(chunks), unsigned(B), 1u}, kThreads, 0, L.stream>>>(
+        g.data_as<const float>(), m.data_as<float>(), u.data_as<float>(), mu, per, chunks,
+        sumsq->data_as<double>());
+  } else {
+    nesterov_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(
+        n, g.data_as<const float>(), m.data_as<float>(), u.data_as<float>(), mu);
+  }
   L.check("momentum");
 }
 
-void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps) {
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
+                         const Tensor* sumsq) {
   const long long B = in.size(0);
   if (B == 0 || in.numel() == 0) return;
   const long long per = in.numel() / B;
-  const int chunks = int((per + kChunk - 1) / kChunk);
+  const int chunks = int(sumsq_pieces(per));
   Launch L(in);
-  Tensor partial = Tensor::empty({B * chunks}, DType::i64, in.device());  // doubles
   const dim3 grid{unsigned(chunks), unsigned(B), 1u};
-  sumsq_kernel<<<grid, kThreads, 0, L.stream>>>(in.data_as<const float>(), per, chunks,
-                                                partial.data_as<double>());
+  Tensor partial;
+  if (sumsq) {
+    partial = *sumsq;
+  } else {
+    partial = Tensor::empty({B * chunks}, DType::i64, in.device());  // doubles
+    sumsq_kernel<<<grid, kThreads, 0, L.stream>>>(in.data_as<const float>(), per, chunks,
+                                                  partial.data_as<double>());
+  }
   by_dtype(out, "frobenius_normalize output", [&](auto t) {
     using TO = decltype(t);
     frobenius_scale_kernel<TO>

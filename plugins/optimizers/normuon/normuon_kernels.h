@@ -7,12 +7,19 @@
 
 namespace vpmoe::normuon {
 
+// Per-matrix sums of squares in the pieces frobenius_normalize reduces them in (one per matrix
+// on the CPU, one per 16,384-element chunk on CUDA): [matrices, pieces] doubles.
+Tensor sumsq_buffer(std::int64_t matrices, std::int64_t per_matrix, Device d);
 // m <- mu m + (1 - mu) g, then u = (1 - mu) g + mu m (the Nesterov update; u may be g). Reads
-// the parameter's grad where it lies, so gathering a bucket costs no extra pass.
-void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu);
+// the parameter's grad where it lies, so gathering a bucket costs no extra pass. With sumsq
+// (rows of a sumsq_buffer, one per matrix of u) it also sums u's squares, saving
+// frobenius_normalize a read of u.
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu, Tensor* sumsq = nullptr);
 // out_b = in_b / (||in_b||_F * factor + eps) for each matrix of in [B, r, c] (f32); out is f32
-// (may be in) or, on CUDA, bf16 (the Polar Express work copy).
-void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
+// (may be in) or, on CUDA, bf16 (the Polar Express work copy). sumsq: in's sums from
+// nesterov_momentum (the same bits as summing here).
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
+                         const Tensor* sumsq = nullptr);
 // The polynomial of one Polar Express step, out = ca I + cb a + cc a2 for each [k, k] matrix
 // (a and out [B, k, k] in one dtype, a2 = a a in f32), summed in f32 and rounded once, so the
 // step X <- out X is one GEMM and the cancellation between its terms happens in f32.
@@ -35,8 +42,10 @@ void apply_scaled_update(Tensor& w, const Tensor& o, const Tensor& f, float deca
                          Tensor& compute);
 
 namespace cuda {
-void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu);
-void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps);
+std::int64_t sumsq_pieces(std::int64_t per_matrix);
+void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu, Tensor* sumsq);
+void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
+                         const Tensor* sumsq);
 void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc);
 Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps);
 void scale_rows(const Tensor& o, const Tensor& f, Tensor& out);

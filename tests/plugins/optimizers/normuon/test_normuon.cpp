@@ -207,6 +207,37 @@ TEST(OptimizerNorMuon, BatchingSameShapesChangesNothing) {
   EXPECT_EQ(ob.state().count("experts.momentum.1"), 1u);
 }
 
+// The fused passes (sums from the Nesterov pass, row factors inside the update) give the
+// separate passes' weights bit for bit, on the CPU and, when there is one, on CUDA.
+TEST(OptimizerNorMuon, FusedPassesChangeNothing) {
+  std::vector<Device> devices{Device::cpu()};
+  if (cuda_available()) devices.push_back(Device::cuda(0));
+  for (Device d : devices) {
+    std::mt19937 ga(6), gb(6);
+    Model a(ga, d), b(gb, d);
+    std::vector<Parameter*> pa = a.list(), pb = b.list();
+    normuon::NorMuonOptions sep;
+    sep.fused_passes = false;
+    normuon::NorMuon oa{normuon::NorMuonOptions{}}, ob{sep};
+    oa.add_parameters(pa);
+    ob.add_parameters(pb);
+    std::mt19937 g(7);
+    for (int step = 0; step < 3; ++step) {
+      for (std::size_t i = 0; i < pa.size(); ++i) {
+        const Tensor gr = rand_tensor(g, pa[i]->value.shape());
+        pa[i]->grad.copy_from(gr);
+        pb[i]->grad.copy_from(gr);
+      }
+      oa.step(OptimizerStep{step, 0.02, 0.1});
+      ob.step(OptimizerStep{step, 0.02, 0.1});
+    }
+    for (std::size_t i = 0; i < pa.size(); ++i)
+      EXPECT_EQ(pa[i]->value.to_floats(), pb[i]->value.to_floats())
+          << pa[i]->name << " on " << d.str();
+    EXPECT_EQ(oa.last_update(*pa[0]).to_floats(), ob.last_update(*pb[0]).to_floats());
+  }
+}
+
 TEST(OptimizerNorMuon, PluginRegistersTheName) {
   Registry reg;
   const auto report = load_plugins({VPMOE_NORMUON_PLUGIN}, reg);
@@ -217,7 +248,8 @@ TEST(OptimizerNorMuon, PluginRegistersTheName) {
   EXPECT_EQ(reg.create<Optimizer>("optimizer.normuon", a)->spec_name(), "optimizer.normuon");
 }
 
-// The fused update is bit for bit scale_rows then apply_update (the CPU loops).
+// The fused passes are bit for bit the separate ones (the CPU loops): the update with the row
+// factors inside, the Frobenius normalisation from the Nesterov pass's sums.
 TEST(OptimizerNorMuon, ScaledUpdateIsTheTwoPasses) {
   std::mt19937 g(5);
   const Shape s{6, 24, 40};
@@ -229,6 +261,15 @@ TEST(OptimizerNorMuon, ScaledUpdateIsTheTwoPasses) {
   normuon::apply_update(w, u, 0.999f, 0.02f, none);
   normuon::apply_scaled_update(fused, o, f, 0.999f, 0.02f, none);
   EXPECT_EQ(fused.to_floats(), w.to_floats());
+  // So are the Frobenius sums taken in the Nesterov pass.
+  Tensor gm = rand_tensor(g, s), m1 = rand_tensor(g, s), m2 = m1.clone(), u1 = u.clone(),
+         u2 = u.clone(), ss = normuon::sumsq_buffer(6, 24 * 40, Device::cpu());
+  normuon::nesterov_momentum(gm, m1, u1, 0.9f, &ss);
+  normuon::nesterov_momentum(gm, m2, u2, 0.9f);
+  Tensor x1 = u1.clone(), x2 = u2.clone();
+  normuon::frobenius_normalize(u1, x1, 1.02f, 1e-6f, &ss);
+  normuon::frobenius_normalize(u2, x2, 1.02f, 1e-6f);
+  EXPECT_EQ(x1.to_floats(), x2.to_floats());
   bool moved = false;
   for (float x : u.to_floats()) moved |= x != 0.f;
   EXPECT_TRUE(moved);
@@ -254,6 +295,20 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
     normuon::frobenius_normalize(xc, xc, 1.02f, 1e-6f);
     normuon::frobenius_normalize(xg, xg, 1.02f, 1e-6f);
     EXPECT_LT(rel_err(xg, xc), 1e-6) << "frobenius " << what;
+    // The sums of squares from the Nesterov pass give the same bits as summing in the
+    // normalisation.
+    {
+      Tensor g2 = rand_tensor(g, s), m2 = on_gpu(rand_tensor(g, s)), m3 = m2.clone();
+      Tensor u2 = Tensor::empty(s, DType::f32, gpu), u3 = u2.clone();
+      Tensor ss = normuon::sumsq_buffer(s[0], s[1] * s[2], gpu);
+      normuon::nesterov_momentum(on_gpu(g2), m2, u2, 0.9f, &ss);
+      normuon::nesterov_momentum(on_gpu(g2), m3, u3, 0.9f);
+      EXPECT_EQ(u2.to_floats(), u3.to_floats()) << "nesterov with sums " << what;
+      Tensor a2 = Tensor::empty(s, DType::bf16, gpu), a3 = a2.clone();
+      normuon::frobenius_normalize(u2, a2, 1.02f, 1e-6f, &ss);
+      normuon::frobenius_normalize(u3, a3, 1.02f, 1e-6f);
+      EXPECT_EQ(a2.to_floats(), a3.to_floats()) << "frobenius from the sums " << what;
+    }
     Tensor vc = rand_tensor(g, {s[0], s[1]}, 0.f, 1.f), vg = on_gpu(vc), oc = gc.clone(),
            og = Tensor::empty(s, DType::f32, gpu);
     normuon::neuron_normalize(gc, oc, vc, 0.95f, 1e-10f);
