@@ -13,6 +13,7 @@
 #include "data/file_hash.h"
 #include "data/jsonl.h"
 #include "data/progress.h"
+#include "data/tokenizer_json.h"
 #include "vpmoe/error.h"
 #include "vpmoe/indexed_dataset.h"
 
@@ -143,8 +144,7 @@ PreprocessSummary preprocess(const Tokenizer& tok, const PreprocessOptions& o) {
   m["command_line"] = o.command_line;
   m["format"] = o.format;
   m["allow_specials"] = o.allow_specials;
-  m["tokenizer"] = {
-      {"name", id.name}, {"asset_sha256", id.asset_sha256}, {"vocab_size", id.vocab_size}};
+  m["tokenizer"] = tokenizer_json(id);
   m["sources"] = {{{"path", o.input}, {"sha256", source.sha256}, {"bytes", source.bytes}}};
   m["shards"] = nlohmann::json::array();
   auto shard = [&](const IndexedDatasetWriter& w, const char* dtype) {

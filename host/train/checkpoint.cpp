@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "data/atomic_file.h"
+#include "data/tokenizer_json.h"
 #include "io/durable.h"
 #include "train/safetensors.h"
 #include "vpmoe/error.h"
@@ -31,13 +32,11 @@ nlohmann::json shapes_of(model::GptModel& m) {
   return j;
 }
 
-void copy_file(const std::string& from, const std::string& to) {
-  std::ifstream in(from, std::ios::binary);
-  if (!in) throw Error("checkpoint: cannot read " + from + " to copy it into the checkpoint");
-  std::ofstream out(to, std::ios::binary);
-  out << in.rdbuf();
-  out.close();
-  if (!out) throw Error("checkpoint: cannot write " + to);
+void copy_durably(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (!fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec))
+    throw Error("checkpoint: cannot copy " + from + " into the checkpoint as " + to + ": " +
+                ec.message());
   io::sync_path(to);
 }
 
@@ -98,19 +97,17 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   j["seed"] = p.config->run.seed;
   j["seq_length"] = p.config->attention.max_sequence_length;
   j["global_batch_size"] = p.config->train.global_batch_size;
-  j["tokenizer"] = {{"name", p.tokenizer.name},
-                    {"asset_sha256", p.tokenizer.asset_sha256},
-                    {"vocab_size", p.tokenizer.vocab_size}};
+  j["tokenizer"] = data::tokenizer_json(p.tokenizer);
   j["parameters"] = shapes_of(*p.model);
   j["build"] = {{"version", VPMOE_VERSION}, {"tag", VPMOE_BUILD_TAG}};
   nlohmann::json files = nlohmann::json::array();
   if (fs::exists(p.config->path)) {  // a configuration parsed from a string has no file
-    copy_file(p.config->path, (tmp / "run.toml").string());
+    copy_durably(p.config->path, (tmp / "run.toml").string());
     files.push_back("run.toml");
   }
   if (!p.config->run.model_config.empty()) {
     const fs::path mc = fs::path(p.config->path).parent_path() / p.config->run.model_config;
-    copy_file(mc.string(), (tmp / mc.filename()).string());
+    copy_durably(mc.string(), (tmp / mc.filename()).string());
     files.push_back(mc.filename().string());
   }
   j["config_files"] = files;

@@ -5,6 +5,7 @@
 #include "train/grad_clip.h"
 #include "vpmoe/config.h"
 #include "vpmoe/error.h"
+#include "vpmoe/ops.h"
 
 namespace vpmoe::host::train {
 
@@ -40,9 +41,8 @@ void Trainer::average_over_dp(StepMetrics& m) {
     if (!p->grad.device().is_cpu())
       throw Error("trainer: data-parallel grads on " + p->grad.device().str() +
                   " need NCCL, which is not built yet");
-    const std::span<float> g(p->grad.data_as<float>(), std::size_t(p->grad.numel()));
-    dp_.all_reduce_sum(g);
-    for (float& x : g) x *= inv;
+    dp_.all_reduce_sum(std::span<float>(p->grad.data_as<float>(), std::size_t(p->grad.numel())));
+    ops::scale(p->grad, inv, p->grad);
   }
   double sums[2] = {m.loss, m.aux_loss};
   dp_.all_reduce_sum(std::span<double>(sums, 2));

@@ -44,6 +44,26 @@ __device__ __forceinline__ void warp_argmax(double& v, int& e) {
   }
 }
 
+// One round of a warp's top-k: the best (score(e), e) over the experts e < E not yet in
+// `taken` (this lane's bits) that `allowed` admits; every lane gets it, and its owner marks it
+// taken. Lane l owns experts l, l + 32, ...
+template <class Score, class Allowed>
+__device__ __forceinline__ int warp_pick(int lane, int J, int E, unsigned& taken, Score score,
+                                         Allowed allowed, double inf) {
+  double bv = -inf;
+  int be = INT_MAX;
+  for (int j = 0; j < J; ++j) {
+    const int e = lane + 32 * j;
+    if (e >= E) break;
+    if (((taken >> j) & 1u) || !allowed(e)) continue;
+    const double v = score(e);
+    if (better(v, e, bv, be)) bv = v, be = e;
+  }
+  warp_argmax(bv, be);
+  if ((be & 31) == lane) taken |= 1u << (be >> 5);
+  return be;
+}
+
 // One warp per token. Lane l owns experts l, l + 32, ... (bit j of its masks is l + 32 j).
 __global__ void route_kernel(const float* __restrict__ z, const float* __restrict__ bias,
                              long long N, int E, int G, int gk, int k, long long T, double scale,
@@ -100,16 +120,9 @@ __global__ void route_kernel(const float* __restrict__ z, const float* __restric
   unsigned taken = 0;
   int mine = 0;
   for (int r = 0; r < k; ++r) {
-    double bv = -inf;
-    int be = INT_MAX;
-    for (int j = 0; j < J; ++j) {
-      const int e = lane + 32 * j;
-      if (e >= E) break;
-      if (((taken >> j) & 1u) || !((kept >> (e / per)) & 1u)) continue;
-      if (better(u[e], e, bv, be)) bv = u[e], be = e;
-    }
-    warp_argmax(bv, be);
-    if ((be & 31) == lane) taken |= 1u << (be >> 5);
+    const int be = warp_pick(
+        lane, J, E, taken, [&](int e) { return u[e]; },
+        [&](int e) { return ((kept >> (e / per)) & 1u) != 0; }, inf);
     if (lane == r) mine = be;
   }
   double total = 0;  // in slot order, as the host sums
@@ -127,15 +140,8 @@ __global__ void route_kernel(const float* __restrict__ z, const float* __restric
   const long long b = t / T;
   unsigned plain = 0;
   for (int r = 0; r < k; ++r) {
-    double bv = -inf;
-    int be = INT_MAX;
-    for (int j = 0; j < J; ++j) {
-      const int e = lane + 32 * j;
-      if (e >= E) break;
-      if (!((plain >> j) & 1u) && better(double(sg[e]), e, bv, be)) bv = sg[e], be = e;
-    }
-    warp_argmax(bv, be);
-    if ((be & 31) == lane) plain |= 1u << (be >> 5);
+    const int be = warp_pick(
+        lane, J, E, plain, [&](int e) { return double(sg[e]); }, [](int) { return true; }, inf);
     if (lane == 0) atomicAdd(&seq_counts[b * E + be], 1);
   }
 }

@@ -80,6 +80,7 @@ void NorMuon::step(const OptimizerStep& s) {
     Tensor x = work == DType::f32 ? u : Tensor::empty(u.shape(), work, b.device);
     frobenius_normalize(u, x, float(1.0 + o_.safety_factor), 1e-6f,
                         o_.fused_passes ? &sumsq : nullptr);
+    if (o_.fused_passes) u = Tensor();  // from here on only x is read (in f32, x is u)
     polar_express(x, o_.coeffs);
     const Tensor f = neuron_factors(x, b.second_moment, float(o_.beta2), float(o_.eps));
     b.orthogonal = x, b.factors = f;
@@ -87,8 +88,6 @@ void NorMuon::step(const OptimizerStep& s) {
       if (x.data() == u.data()) b.orthogonal = x.clone();  // f32: u is x, about to be scaled
       scale_rows(x, f, u);
     }
-    const Tensor normalised = u;
-    u = Tensor();  // x holds what is left of it (or is it, in f32)
     // Decoupled weight decay and the scaled update, refreshing the bf16 weights in the pass.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
     for (const Entry& e : b.entries) {
@@ -101,7 +100,7 @@ void NorMuon::step(const OptimizerStep& s) {
                             f.slice(e.first * b.m, (e.first + e.count) * b.m), float(decay),
                             float(s.lr) * shape_scale, compute);
       else
-        apply_update(w, normalised.slice(e.first, e.first + e.count), float(decay),
+        apply_update(w, u.slice(e.first, e.first + e.count), float(decay),
                      float(s.lr) * shape_scale, compute);
     }
   }

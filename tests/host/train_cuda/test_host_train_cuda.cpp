@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "core/ops_cuda/cuda_test_util.h"
 #include "host/train/run_fixture.h"
 #include "train/batch_source.h"
 #include "train/model_builder.h"
@@ -29,18 +30,9 @@ class TrainCuda : public RunTest {
   }
 };
 
-double rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
-}
-
 struct Pass {
   double loss;
-  std::vector<std::vector<float>> grads;
+  std::vector<Tensor> grads;  // on the CPU
   std::vector<std::string> names;
 };
 
@@ -51,7 +43,7 @@ Pass run_once(const Config& c, const Registry& reg, Device d, bool bf16, const B
   const auto st = m->run(ctx, cpu_batch.ids.to(d), cpu_batch.targets.to(d), mask, 1.f, true);
   Pass p{st.mean() + m->aux_loss(), {}, {}};
   for (Parameter* q : m->parameters()) {
-    p.grads.push_back(q->grad.to_floats());
+    p.grads.push_back(q->grad.to(Device::cpu()));
     p.names.push_back(q->name);
   }
   return p;
@@ -70,20 +62,17 @@ TEST_F(TrainCuda, ModelMatchesTheCpu) {
   // gradient comes through the upper layers' attention).
   for (std::size_t i = 0; i < cpu.grads.size(); ++i) {
     const std::string& n = cpu.names[i];
-    const bool attn = n.find(".attention") != std::string::npos ||
-                      n.find(".positional.") != std::string::npos;
-    EXPECT_LT(rel(f32.grads[i], cpu.grads[i]), attn ? 6e-2 : 1e-2) << n;
+    const bool attn =
+        n.find(".attention") != std::string::npos || n.find(".positional.") != std::string::npos;
+    EXPECT_LT(rel_err(f32.grads[i], cpu.grads[i]), attn ? 6e-2 : 1e-2) << n;
   }
 
   const Pass bf = run_once(c, reg_, Device::cuda(0), true, b);
   EXPECT_NEAR(bf.loss, cpu.loss, 2e-2 * std::abs(cpu.loss));
-  double n_cpu = 0, n_bf = 0;
-  for (std::size_t i = 0; i < cpu.grads.size(); ++i)
-    for (std::size_t j = 0; j < cpu.grads[i].size(); ++j) {
-      n_cpu += double(cpu.grads[i][j]) * cpu.grads[i][j];
-      n_bf += double(bf.grads[i][j]) * bf.grads[i][j];
-    }
-  EXPECT_NEAR(std::sqrt(n_bf), std::sqrt(n_cpu), 0.1 * std::sqrt(n_cpu));
+  Tensor n_cpu = Tensor::empty({1}, DType::f32), n_bf = Tensor::empty({1}, DType::f32);
+  ops::global_l2_norm(cpu.grads, n_cpu);
+  ops::global_l2_norm(bf.grads, n_bf);
+  EXPECT_NEAR(n_bf.item(), n_cpu.item(), 0.1 * n_cpu.item());
 }
 
 TEST_F(TrainCuda, Bf16RunTrainsAndResumesBitForBit) {

@@ -5,8 +5,7 @@
 // differently); the dp run's checkpoint and metrics come from rank 0 only.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
+#include "core/ops_cuda/cuda_test_util.h"
 #include "host/train/run_fixture.h"
 #include "train/safetensors.h"
 #include "vpmoe/comm.h"
@@ -15,13 +14,6 @@ namespace vpmoe::testing {
 namespace {
 
 using namespace host::train;
-
-double rel(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]), den += double(b[i]) * b[i];
-  return std::sqrt(num / std::max(den, 1e-30));
-}
 
 TEST_F(RunTest, TwoRanksGiveTheUpdatesOfOne) {
   RunOptions dp2;
@@ -50,7 +42,7 @@ TEST_F(RunTest, TwoRanksGiveTheUpdatesOfOne) {
   ASSERT_EQ(w1.size(), w2.size());
   for (const auto& [name, t] : w1) {
     ASSERT_TRUE(w2.count(name)) << name;
-    EXPECT_LT(rel(w2.at(name).to_floats(), t.to_floats()), 1e-5) << name;
+    EXPECT_LT(rel_err(w2.at(name), t), 1e-5) << name;
   }
 }
 
