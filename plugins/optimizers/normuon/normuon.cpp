@@ -1,5 +1,6 @@
 #include "normuon.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -62,46 +63,68 @@ void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
 
 void NorMuon::step(const OptimizerStep& s) {
   stepped_ = true;
-  const float mu = float(o_.momentum);
-  for (Bucket& b : buckets_) {
-    // Nesterov-momentum update U of every matrix of the bucket, in one [count, m, n] block.
-    // Its sums of squares come out of the same pass, for the Frobenius normalisation.
-    Tensor u = Tensor::empty({b.count, b.m, b.n}, DType::f32, b.device);
-    Tensor sumsq = o_.fused_passes ? sumsq_buffer(b.count, b.m * b.n, b.device) : Tensor();
-    for (const Entry& e : b.entries) {
-      Tensor m = b.momentum.slice(e.first, e.first + e.count),
-             ue = u.slice(e.first, e.first + e.count);
-      Tensor se = o_.fused_passes ? sumsq.slice(e.first, e.first + e.count) : Tensor();
-      nesterov_momentum(matrices(e.p->grad, e), m, ue, mu, o_.fused_passes ? &se : nullptr);
+  const float mu = float(o_.momentum), factor = float(1.0 + o_.safety_factor), eps = 1e-6f;
+  // The largest buckets first: while the device works through them the host queues the
+  // small buckets' short kernels, whose launches would otherwise leave it idle.
+  std::vector<Bucket*> order;
+  for (Bucket& b : buckets_) order.push_back(&b);
+  std::stable_sort(order.begin(), order.end(), [](const Bucket* x, const Bucket* y) {
+    return x->count * x->m * x->n > y->count * y->m * y->n;
+  });
+  for (Bucket* bp : order) {
+    Bucket& b = *bp;
+    std::vector<Tensor> grads;
+    for (const Entry& e : b.entries) grads.push_back(matrices(e.p->grad, e));
+    // The Nesterov update U of every matrix of the bucket, as the Polar Express work copy X:
+    // in bf16 on CUDA, where the Frobenius factor is folded into the first Polar Express step
+    // (normuon_kernels.h, polynomial), so U is read from memory once; normalised in place in f32.
+    const bool bf16 = b.device.is_cuda() && o_.bf16;
+    const std::vector<std::int64_t> shape{b.count, b.m, b.n};
+    Tensor x, scale;
+    if (o_.fused_passes) {
+      // U's sums of squares come out of the momentum pass.
+      Tensor sumsq = sumsq_buffer(b.count, b.m * b.n, b.device);
+      x = Tensor::empty(shape, bf16 ? DType::bf16 : DType::f32, b.device);
+      nesterov_momentum(grads, b.momentum, x, mu, &sumsq);
+      if (bf16)
+        scale = frobenius_scales(sumsq, factor, eps);
+      else
+        frobenius_normalize(x, x, factor, eps, &sumsq);
+    } else {
+      Tensor u = Tensor::empty(shape, DType::f32, b.device);
+      nesterov_momentum(grads, b.momentum, u, mu);
+      if (bf16) {
+        scale = frobenius_scales(sumsq_of(u), factor, eps);
+        x = ops::cast_to(u, DType::bf16);
+      } else {
+        frobenius_normalize(u, u, factor, eps);
+        x = u;
+      }
     }
-    // Polar Express on a work copy (bf16 on CUDA) normalised from the f32 update; the
-    // neuron-wise normalisation gives one factor per row, applied inside the update pass.
-    const DType work = b.device.is_cuda() && o_.bf16 ? DType::bf16 : DType::f32;
-    Tensor x = work == DType::f32 ? u : Tensor::empty(u.shape(), work, b.device);
-    frobenius_normalize(u, x, float(1.0 + o_.safety_factor), 1e-6f,
-                        o_.fused_passes ? &sumsq : nullptr);
-    if (o_.fused_passes) u = Tensor();  // from here on only x is read (in f32, x is u)
-    polar_express(x, o_.coeffs);
+    polar_express(x, o_.coeffs, scale.defined() ? &scale : nullptr);
+    // The neuron-wise normalisation gives one factor per row, applied inside the update pass.
     const Tensor f = neuron_factors(x, b.second_moment, float(o_.beta2), float(o_.eps));
     b.orthogonal = x, b.factors = f;
-    if (!o_.fused_passes) {
-      if (x.data() == u.data()) b.orthogonal = x.clone();  // f32: u is x, about to be scaled
-      scale_rows(x, f, u);
-    }
     // Decoupled weight decay and the scaled update, refreshing the bf16 weights in the pass.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
+    const float step = float(s.lr) * shape_scale;
+    std::vector<UpdateTarget> targets;
     for (const Entry& e : b.entries) {
-      Tensor w = matrices(e.p->value, e);
       const bool separate = e.p->compute.defined() && e.p->compute.data() != e.p->value.data();
-      Tensor compute = separate ? matrices(e.p->compute, e) : Tensor();
       const double decay = e.p->weight_decay ? 1.0 - s.lr * s.weight_decay : 1.0;
-      if (o_.fused_passes)
-        apply_scaled_update(w, x.slice(e.first, e.first + e.count),
-                            f.slice(e.first * b.m, (e.first + e.count) * b.m), float(decay),
-                            float(s.lr) * shape_scale, compute);
-      else
-        apply_update(w, u.slice(e.first, e.first + e.count), float(decay),
-                     float(s.lr) * shape_scale, compute);
+      targets.push_back(UpdateTarget{
+          matrices(e.p->value, e), separate ? matrices(e.p->compute, e) : Tensor(), float(decay)});
+    }
+    if (o_.fused_passes) {
+      apply_scaled_update(targets, x, f, step);
+    } else {
+      Tensor u = Tensor::empty(shape, DType::f32, b.device);
+      scale_rows(x, f, u);
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        const Entry& e = b.entries[i];
+        apply_update(targets[i].w, u.slice(e.first, e.first + e.count), targets[i].decay, step,
+                     targets[i].compute);
+      }
     }
   }
 }

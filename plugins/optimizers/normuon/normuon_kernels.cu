@@ -1,10 +1,14 @@
 // CUDA passes of the NorMuon step. Per-matrix norms are split over many blocks (partial sums
 // in double per chunk of a matrix, then summed in chunk order): a bucket may hold a couple of
 // 1536 x 1024 matrices or 1,800 of 128 x 1024, and both must fill the device. Deterministic.
+// The passes that touch each parameter (momentum, update) take up to kTable parameters per
+// launch from a pointer table passed by value, so a bucket of 19 matrices is one launch.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "normuon_kernels.h"
 #include "vpmoe/device.h"
@@ -14,7 +18,8 @@ namespace vpmoe::normuon::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kChunk = 16384;  // elements per block of a per-matrix reduction
+constexpr long long kChunk = 4096;  // elements per block of a per-matrix reduction
+constexpr int kTable = 32;          // parameters per launch of a table kernel
 
 struct Launch {
   int prev = 0, dev;
@@ -51,6 +56,11 @@ __device__ __forceinline__ void store(__nv_bfloat16* p, float v) {
   *p = __float2bfloat16_rn(v);
 }
 
+template <class T>
+struct alignas(4 * sizeof(T)) Vec4 {
+  T v[4];
+};
+
 // Sum over the block in a fixed order; every thread gets the result.
 __device__ double block_sum(double v) {
   __shared__ double scratch[32];
@@ -64,31 +74,46 @@ __device__ double block_sum(double v) {
   return total;
 }
 
-__global__ void nesterov_kernel(long long n, const float* g, float* m, float* u, float mu) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-       i += (long long)gridDim.x * blockDim.x) {
-    const float gi = g[i], mi = mu * m[i] + (1.f - mu) * gi;
-    m[i] = mi;
-    u[i] = (1.f - mu) * gi + mu * mi;
-  }
+// The bucket's matrices [first[e], first[e + 1]) lie at g[e] (one parameter's grad).
+struct GradTable {
+  const float* g[kTable];
+  long long first[kTable + 1];
+  int entries;
+};
+
+// Matrix b's parameter in a table whose first[] is sorted.
+template <class T>
+__device__ __forceinline__ int entry_of(const T& t, long long b) {
+  int e = 0;
+  while (e + 1 < t.entries && t.first[e + 1] <= b) ++e;
+  return e;
 }
 
-// nesterov_kernel over [B, per] with partial[b, c] = the sum of squares of chunk c of matrix b
-// of u, as sumsq_kernel sums it (same element-to-thread order, same block_sum).
-__global__ void nesterov_sumsq_kernel(const float* g, float* m, float* u, float mu, long long per,
-                                      int chunks, double* partial) {
-  const long long b = blockIdx.y, c = blockIdx.x;
-  const long long lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
-  double ss = 0;
-  for (long long i = b * per + lo + threadIdx.x; i < b * per + hi; i += blockDim.x) {
-    const float gi = g[i], mi = mu * m[i] + (1.f - mu) * gi;
-    m[i] = mi;
-    const float ui = (1.f - mu) * gi + mu * mi;
-    u[i] = ui;
-    ss += double(ui) * ui;
+// The Nesterov update of the table's matrices (block (c, j): chunk c of matrix first[0] + j,
+// grid-stride over j), u in TO; with partial, partial[b, c] = the sum of squares of chunk c of
+// matrix b of the f32 u, as sumsq_kernel sums it (same element-to-thread order, same block_sum).
+template <class TO>
+__global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, long long per, int chunks,
+                                double* partial) {
+  const long long c = blockIdx.x, lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
+  const long long mats = t.first[t.entries] - t.first[0];
+  for (long long j = blockIdx.y; j < mats; j += gridDim.y) {
+    const long long b = t.first[0] + j;
+    const int e = entry_of(t, b);
+    const float* g = t.g[e] + (b - t.first[e]) * per;
+    double ss = 0;
+    for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+      const float gi = g[i], mi = mu * m[b * per + i] + (1.f - mu) * gi;
+      m[b * per + i] = mi;
+      const float ui = (1.f - mu) * gi + mu * mi;
+      store(u + b * per + i, ui);
+      ss += double(ui) * ui;
+    }
+    if (partial) {
+      const double total = block_sum(ss);
+      if (threadIdx.x == 0) partial[b * chunks + c] = total;
+    }
   }
-  const double total = block_sum(ss);
-  if (threadIdx.x == 0) partial[b * chunks + c] = total;
 }
 
 // partial[b, c] = sum of squares of chunk c of matrix b.
@@ -114,19 +139,56 @@ __global__ void frobenius_scale_kernel(const float* x, TO* out, long long per, i
     store(out + b * per + i, x[b * per + i] * inv);
 }
 
-template <class T>
-__global__ void polynomial_kernel(long long n, long long k, const T* a, const float* a2, T* out,
-                                  float ca, float cb, float cc) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-       i += (long long)gridDim.x * blockDim.x) {
-    const long long r = (i / k) % k, col = i % k;
-    store(out + i, (r == col ? ca : 0.f) + cb * load(a + i) + cc * a2[i]);
+// The Frobenius factor of each matrix, as frobenius_scale_kernel forms it.
+__global__ void frobenius_scales_kernel(long long B, int chunks, const double* partial,
+                                        float factor, float eps, float* out) {
+  const long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (b >= B) return;
+  double ss = 0;
+  for (int i = 0; i < chunks; ++i) ss += partial[b * chunks + i];
+  out[b] = float(1.0 / (sqrt(ss) * factor + eps));
+}
+
+// Block (x, y): 4 * kThreads elements of matrix y (grid-stride over matrices), 4 consecutive
+// ones per thread when kVec (k * k % 4 == 0, aligned); with scale, the coefficients of that
+// matrix's scaled step (normuon_kernels.h).
+template <class T, bool kVec>
+__global__ void polynomial_kernel(long long B, int k, const T* a, const float* a2, T* out, float ca,
+                                  float cb, float cc, const float* scale) {
+  const int kk = k * k;
+  for (long long b = blockIdx.y; b < B; b += gridDim.y) {
+    float sa = ca, sb = cb, sc = cc;
+    if (scale) {
+      const double s = scale[b], s2 = s * s;
+      sa = float(ca * s), sb = float(cb * s * s2), sc = float(cc * s * s2 * s2);
+    }
+    const long long base = b * kk;
+    if constexpr (kVec) {
+      const int i = (int(blockIdx.x) * kThreads + int(threadIdx.x)) * 4;
+      if (i >= kk) continue;
+      const Vec4<T> av = *reinterpret_cast<const Vec4<T>*>(a + base + i);
+      const float4 a2v = *reinterpret_cast<const float4*>(a2 + base + i);
+      const float* a2x = &a2v.x;
+      Vec4<T> ov;
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        store(&ov.v[q],
+              ((i + q) / k == (i + q) % k ? sa : 0.f) + sb * load(&av.v[q]) + sc * a2x[q]);
+      *reinterpret_cast<Vec4<T>*>(out + base + i) = ov;
+    } else {
+      for (int q = 0; q < 4; ++q) {
+        const int i = (int(blockIdx.x) * 4 + q) * kThreads + int(threadIdx.x);
+        if (i >= kk) break;
+        store(out + base + i,
+              (i / k == i % k ? sa : 0.f) + sb * load(a + base + i) + sc * a2[base + i]);
+      }
+    }
   }
 }
 
 // One warp per row of every matrix: the row's mean square, the second moment, its scale, and
 // the row's contributions to ||o||^2 and ||s||^2.
-template <class TI>
+template <class TI, bool kVec>
 __global__ void neuron_rows_kernel(const TI* o, long long rows, long long n, float* v, float* scale,
                                    double* row_o, double* row_s, float beta2, float eps) {
   const long long row = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32;
@@ -134,9 +196,20 @@ __global__ void neuron_rows_kernel(const TI* o, long long rows, long long n, flo
   if (row >= rows) return;
   const TI* p = o + row * n;
   double ss = 0;
-  for (long long j = lane; j < n; j += 32) {
-    const double x = load(p + j);
-    ss += x * x;
+  if constexpr (kVec) {  // 4 elements per lane and load (n % 4 == 0, o aligned)
+    for (long long j = 4LL * lane; j < n; j += 128) {
+      const Vec4<TI> x4 = *reinterpret_cast<const Vec4<TI>*>(p + j);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const double x = load(&x4.v[q]);
+        ss += x * x;
+      }
+    }
+  } else {
+    for (long long j = lane; j < n; j += 32) {
+      const double x = load(p + j);
+      ss += x * x;
+    }
   }
   for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(~0u, ss, off);
   if (lane == 0) {
@@ -177,19 +250,53 @@ __global__ void scale_rows_kernel(const TI* o, float* out, long long rows, long 
   }
 }
 
-// update_kernel with u = o * f formed in registers (the same float operations, so the same bits).
-template <class TI>
-__global__ void scaled_update_kernel(float* w, const TI* o, long long rows, long long n,
-                                     const float* f, float decay, float step,
-                                     __nv_bfloat16* compute) {
-  for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
-    const float fr = f[row];
-    for (long long j = threadIdx.x; j < n; j += blockDim.x) {
-      const long long i = row * n + j;
-      const float u = load(o + i) * fr;
-      const float x = w[i] * decay - step * u;
-      w[i] = x;
-      if (compute) compute[i] = __float2bfloat16_rn(x);
+// The bucket's rows [first[e], first[e + 1]) are parameter e's: weights w[e], their bf16
+// copy compute[e] (or null), decay[e].
+struct UpdateTable {
+  float* w[kTable];
+  __nv_bfloat16* compute[kTable];
+  float decay[kTable];
+  long long first[kTable + 1];
+  int entries;
+};
+
+// update_kernel with u = o * f formed in registers (the same float operations, so the same
+// bits), over the table's rows: tpr threads per row, blockDim / tpr rows per block, grid-stride.
+// kVec: 4 columns per thread (n % 4 == 0 and aligned pointers).
+template <class TI, bool kVec>
+__global__ void scaled_update_kernel(UpdateTable t, const TI* o, long long n, int tpr,
+                                     const float* f, float step) {
+  const int sub = int(threadIdx.x) / tpr, lane = int(threadIdx.x) % tpr;
+  const long long rpb = blockDim.x / tpr, rows = t.first[t.entries] - t.first[0];
+  for (long long r = blockIdx.x * rpb + sub; r < rows; r += gridDim.x * rpb) {
+    const long long row = t.first[0] + r;
+    const int e = entry_of(t, row);
+    const float fr = f[row], decay = t.decay[e];
+    const TI* po = o + row * n;
+    float* pw = t.w[e] + (row - t.first[e]) * n;
+    __nv_bfloat16* pc = t.compute[e] ? t.compute[e] + (row - t.first[e]) * n : nullptr;
+    if constexpr (kVec) {
+      for (long long j = 4LL * lane; j < n; j += 4LL * tpr) {
+        const Vec4<TI> ov = *reinterpret_cast<const Vec4<TI>*>(po + j);
+        float4 wv = *reinterpret_cast<const float4*>(pw + j);
+        float* wx = &wv.x;
+        Vec4<__nv_bfloat16> cv;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const float u = load(&ov.v[q]) * fr;
+          wx[q] = wx[q] * decay - step * u;
+          cv.v[q] = __float2bfloat16_rn(wx[q]);
+        }
+        *reinterpret_cast<float4*>(pw + j) = wv;
+        if (pc) *reinterpret_cast<Vec4<__nv_bfloat16>*>(pc + j) = cv;
+      }
+    } else {
+      for (long long j = lane; j < n; j += tpr) {
+        const float u = load(po + j) * fr;
+        const float x = pw[j] * decay - step * u;
+        pw[j] = x;
+        if (pc) pc[j] = __float2bfloat16_rn(x);
+      }
     }
   }
 }
@@ -227,23 +334,66 @@ std::int64_t sumsq_pieces(std::int64_t per) {
   return (per + kChunk - 1) / kChunk;
 }
 
-void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu, Tensor* sumsq) {
-  const long long n = g.numel();
-  if (n == 0) return;
-  Launch L(g);
-  if (sumsq) {
-    const long long B = sumsq->size(0), per = n / B;
-    const int chunks = int(sumsq_pieces(per));
-    if (sumsq->size(1) != chunks)
-      throw Error("optimizer.normuon (CUDA): the sumsq buffer does not fit the matrices");
-    nesterov_sumsq_kernel<<<dim3{unsigned(chunks), unsigned(B), 1u}, kThreads, 0, L.stream>>>(
-        g.data_as<const float>(), m.data_as<float>(), u.data_as<float>(), mu, per, chunks,
-        sumsq->data_as<double>());
-  } else {
-    nesterov_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(
-        n, g.data_as<const float>(), m.data_as<float>(), u.data_as<float>(), mu);
+void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, float mu,
+                       Tensor* sumsq) {
+  const long long B = m.size(0), per = B ? m.numel() / B : 0;
+  if (m.numel() == 0) return;
+  if (m.dtype() != DType::f32 || u.numel() != m.numel())
+    throw Error("optimizer.normuon (CUDA): momentum must be f32 and u its shape");
+  const int chunks = int(sumsq_pieces(per));
+  if (sumsq && (sumsq->size(0) != B || sumsq->size(1) != chunks))
+    throw Error("optimizer.normuon (CUDA): the sumsq buffer does not fit the matrices");
+  Launch L(m);
+  double* partial = sumsq ? sumsq->data_as<double>() : nullptr;
+  long long first = 0;
+  for (std::size_t g0 = 0; g0 < grads.size(); g0 += kTable) {
+    GradTable t{};
+    t.entries = int(std::min<std::size_t>(kTable, grads.size() - g0));
+    t.first[0] = first;
+    for (int e = 0; e < t.entries; ++e) {
+      const Tensor& g = grads[g0 + std::size_t(e)];
+      if (g.dtype() != DType::f32 || g.numel() % per != 0)
+        throw Error("optimizer.normuon (CUDA): a grad is not f32 matrices of the bucket's shape");
+      t.g[e] = g.data_as<const float>();
+      first += g.numel() / per;
+      t.first[e + 1] = first;
+    }
+    if (first > B) throw Error("optimizer.normuon (CUDA): grads overrun the bucket");
+    const long long mats = first - t.first[0];
+    if (mats == 0) continue;
+    const dim3 grid{unsigned(chunks), unsigned(std::min<long long>(mats, 65535)), 1u};
+    by_dtype(u, "nesterov_momentum output", [&](auto z) {
+      using TO = decltype(z);
+      nesterov_kernel<TO><<<grid, kThreads, 0, L.stream>>>(t, m.data_as<float>(), u.data_as<TO>(),
+                                                           mu, per, chunks, partial);
+    });
   }
+  if (first != B) throw Error("optimizer.normuon (CUDA): grads do not fill the bucket");
   L.check("momentum");
+}
+
+Tensor sumsq_of(const Tensor& u) {
+  const long long B = u.size(0), per = B ? u.numel() / B : 0;
+  const int chunks = int(sumsq_pieces(per));
+  Tensor out = Tensor::empty({B, chunks}, DType::i64, u.device());  // doubles
+  if (u.numel() == 0) return out;
+  if (u.dtype() != DType::f32) throw Error("optimizer.normuon (CUDA): sumsq_of needs f32");
+  Launch L(u);
+  sumsq_kernel<<<dim3{unsigned(chunks), unsigned(B), 1u}, kThreads, 0, L.stream>>>(
+      u.data_as<const float>(), per, chunks, out.data_as<double>());
+  L.check("sums of squares");
+  return out;
+}
+
+Tensor frobenius_scales(const Tensor& sumsq, float factor, float eps) {
+  const long long B = sumsq.size(0);
+  Tensor out = Tensor::empty({B}, DType::f32, sumsq.device());
+  if (B == 0) return out;
+  Launch L(sumsq);
+  frobenius_scales_kernel<<<unsigned((B + kThreads - 1) / kThreads), kThreads, 0, L.stream>>>(
+      B, int(sumsq.size(1)), sumsq.data_as<const double>(), factor, eps, out.data_as<float>());
+  L.check("frobenius scales");
+  return out;
 }
 
 void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
@@ -271,14 +421,27 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
   L.check("frobenius normalisation");
 }
 
-void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc) {
-  const long long n = a.numel(), k = a.size(1);
-  if (n == 0) return;
+void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float cb, float cc,
+                const Tensor* scale) {
+  const long long B = a.size(0), k = a.size(1);
+  if (a.numel() == 0) return;
+  if (k * k > (1LL << 30))
+    throw Error("optimizer.normuon (CUDA): polynomial of a too large matrix");
+  if (scale && (scale->numel() != B || scale->dtype() != DType::f32))
+    throw Error("optimizer.normuon (CUDA): polynomial scale must be [B] f32");
   Launch L(a);
+  const dim3 grid{unsigned((k * k + 4 * kThreads - 1) / (4 * kThreads)),
+                  unsigned(std::min<long long>(B, 65535)), 1u};
+  auto aligned = [](const Tensor& t) {
+    return reinterpret_cast<std::uintptr_t>(t.data()) % (4 * dtype_size(t.dtype())) == 0;
+  };
+  const bool vec = (k * k) % 4 == 0 && aligned(a) && aligned(a2) && aligned(out);
   by_dtype(a, "polynomial", [&](auto t) {
     using T = decltype(t);
-    polynomial_kernel<T><<<grid_for(n), kThreads, 0, L.stream>>>(
-        n, k, a.data_as<const T>(), a2.data_as<const float>(), out.data_as<T>(), ca, cb, cc);
+    auto kernel = vec ? polynomial_kernel<T, true> : polynomial_kernel<T, false>;
+    kernel<<<grid, kThreads, 0, L.stream>>>(B, int(k), a.data_as<const T>(),
+                                            a2.data_as<const float>(), out.data_as<T>(), ca, cb, cc,
+                                            scale ? scale->data_as<const float>() : nullptr);
   });
   L.check("polynomial");
 }
@@ -295,7 +458,10 @@ Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
   by_dtype(o, "neuron_normalize input", [&](auto t) {
     using TI = decltype(t);
     const unsigned row_blocks = unsigned((rows * 32 + kThreads - 1) / kThreads);
-    neuron_rows_kernel<TI><<<row_blocks, kThreads, 0, L.stream>>>(
+    const bool vec =
+        n % 4 == 0 && reinterpret_cast<std::uintptr_t>(o.data()) % (4 * sizeof(TI)) == 0;
+    auto rows_kernel = vec ? neuron_rows_kernel<TI, true> : neuron_rows_kernel<TI, false>;
+    rows_kernel<<<row_blocks, kThreads, 0, L.stream>>>(
         o.data_as<const TI>(), rows, n, v.data_as<float>(), scale.data_as<float>(),
         row_o.data_as<double>(), row_s.data_as<double>(), beta2, eps);
     neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
@@ -332,20 +498,57 @@ void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& c
   L.check("update");
 }
 
-void apply_scaled_update(Tensor& w, const Tensor& o, const Tensor& f, float decay, float step,
-                         Tensor& compute) {
-  const long long rows = f.numel(), n = rows ? w.numel() / rows : 0;
-  if (rows == 0) return;
-  Launch L(w);
-  const bool separate = compute.defined() && compute.data() != w.data();
-  if (separate && compute.dtype() != DType::bf16)
-    throw Error("optimizer.normuon (CUDA): compute weights must be bf16");
-  by_dtype(o, "apply_scaled_update input", [&](auto t) {
-    using TI = decltype(t);
-    scaled_update_kernel<TI><<<row_grid(rows), row_threads(n), 0, L.stream>>>(
-        w.data_as<float>(), o.data_as<const TI>(), rows, n, f.data_as<const float>(), decay, step,
-        separate ? compute.data_as<__nv_bfloat16>() : nullptr);
-  });
+void apply_scaled_update(std::vector<UpdateTarget>& targets, const Tensor& o, const Tensor& f,
+                         float step) {
+  const long long rows = f.numel(), n = rows ? o.numel() / rows : 0;
+  if (rows == 0 || n == 0) return;
+  Launch L(o);
+  auto aligned = [](const void* p, std::size_t a) {
+    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
+  };
+  bool vec = n % 4 == 0 && aligned(o.data(), 4 * dtype_size(o.dtype()));
+  long long row = 0;
+  std::vector<UpdateTable> tables;
+  for (std::size_t t0 = 0; t0 < targets.size(); t0 += kTable) {
+    UpdateTable t{};
+    t.entries = int(std::min<std::size_t>(kTable, targets.size() - t0));
+    t.first[0] = row;
+    for (int e = 0; e < t.entries; ++e) {
+      UpdateTarget& u = targets[t0 + std::size_t(e)];
+      if (u.w.dtype() != DType::f32 || u.w.numel() % n != 0)
+        throw Error("optimizer.normuon (CUDA): update weights must be f32 rows of the bucket");
+      const bool separate = u.compute.defined() && u.compute.data() != u.w.data();
+      if (separate && (u.compute.dtype() != DType::bf16 || u.compute.numel() != u.w.numel()))
+        throw Error("optimizer.normuon (CUDA): compute weights must be bf16 of w's shape");
+      t.w[e] = u.w.data_as<float>();
+      t.compute[e] = separate ? u.compute.data_as<__nv_bfloat16>() : nullptr;
+      t.decay[e] = u.decay;
+      vec = vec && aligned(t.w[e], 16) && (!separate || aligned(t.compute[e], 8));
+      row += u.w.numel() / n;
+      t.first[e + 1] = row;
+    }
+    tables.push_back(t);
+  }
+  if (row != rows) throw Error("optimizer.normuon (CUDA): update targets do not fill the bucket");
+  // Threads per row: a warp multiple covering the row (4 columns each when vectorised).
+  const long long per_thread = vec ? 4 : 1;
+  const int tpr =
+      int(std::min<long long>(kThreads, ((n + per_thread - 1) / per_thread + 31) / 32 * 32));
+  const int rpb = kThreads / tpr;
+  for (const UpdateTable& t : tables) {
+    const long long trows = t.first[t.entries] - t.first[0];
+    if (trows == 0) continue;
+    const unsigned grid = unsigned(std::min<long long>((trows + rpb - 1) / rpb, 132LL * 32));
+    by_dtype(o, "apply_scaled_update input", [&](auto z) {
+      using TI = decltype(z);
+      if (vec)
+        scaled_update_kernel<TI, true><<<grid, rpb * tpr, 0, L.stream>>>(
+            t, o.data_as<const TI>(), n, tpr, f.data_as<const float>(), step);
+      else
+        scaled_update_kernel<TI, false><<<grid, rpb * tpr, 0, L.stream>>>(
+            t, o.data_as<const TI>(), n, tpr, f.data_as<const float>(), step);
+    });
+  }
   L.check("scaled update");
 }
 

@@ -46,8 +46,9 @@ Coeffs load_coeffs(const std::string& path) {
   return out;
 }
 
-void polar_express(Tensor& x, const Coeffs& coeffs) {
+void polar_express(Tensor& x, const Coeffs& coeffs, const Tensor* scale) {
   if (x.ndim() != 3) throw Error("polar_express: expected [B, m, n], got " + x.str());
+  if (scale && coeffs.empty()) throw Error("polar_express: a scale needs at least one step");
   const std::int64_t B = x.size(0), m = x.size(1), n = x.size(2);
   const bool tall = m > n;
   const std::int64_t k = tall ? n : m;
@@ -56,15 +57,17 @@ void polar_express(Tensor& x, const Coeffs& coeffs) {
   Tensor poly = Tensor::empty({B, k, k}, x.dtype(), x.device());
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor cur = x;
+  const Tensor* s = scale;  // the first step's only
   for (const auto& [ca, cb, cc] : coeffs) {
     ops::gemm(cur, cur, a, /*trans_a=*/tall, /*trans_b=*/!tall);  // X X^T, or X^T X when tall
     ops::gemm(a, a, a2);                                          // A^2, f32 out
-    polynomial(a, a2, poly, float(ca), float(cb), float(cc));     // a I + b A + c A^2
+    polynomial(a, a2, poly, float(ca), float(cb), float(cc), s);  // a I + b A + c A^2
     if (tall)
       ops::gemm(cur, poly, y);  // X (a I + b A + c A^2)
     else
       ops::gemm(poly, cur, y);  // (a I + b A + c A^2) X
     std::swap(cur, y);
+    s = nullptr;
   }
   if (cur.data() != x.data()) x.copy_from(cur);
 }

@@ -275,6 +275,60 @@ TEST(OptimizerNorMuon, ScaledUpdateIsTheTwoPasses) {
   EXPECT_TRUE(moved);
 }
 
+// A bucket's passes over its parameters at once (the momentum from each grad where it lies,
+// the update into each parameter with its own decay) are the passes per parameter, bit for bit.
+TEST(OptimizerNorMuon, BucketPassesAreThePerParameterPasses) {
+  std::mt19937 g(8);
+  const std::int64_t counts[] = {1, 3, 2};
+  std::vector<Tensor> grads, ws;
+  for (std::int64_t c : counts) grads.push_back(rand_tensor(g, {c, 5, 12}));
+  Tensor m = rand_tensor(g, {6, 5, 12}), m1 = m.clone(), u = Tensor::empty({6, 5, 12}, DType::f32);
+  Tensor u1 = u.clone(), ss = normuon::sumsq_buffer(6, 60, Device::cpu());
+  normuon::nesterov_momentum(grads, m, u, 0.9f, &ss);
+  for (std::int64_t i = 0, first = 0; i < 3; first += counts[i], ++i) {
+    Tensor mi = m1.slice(first, first + counts[i]), ui = u1.slice(first, first + counts[i]);
+    normuon::nesterov_momentum(grads[std::size_t(i)], mi, ui, 0.9f);
+  }
+  EXPECT_EQ(u.to_floats(), u1.to_floats());
+  EXPECT_EQ(m.to_floats(), m1.to_floats());
+  EXPECT_EQ(ss.to_floats(), normuon::sumsq_of(u1).to_floats());
+  Tensor v = rand_tensor(g, {6, 5}, 0.f, 1.f), none;
+  const Tensor f = normuon::neuron_factors(u, v, 0.95f, 1e-10f);
+  std::vector<normuon::UpdateTarget> targets;
+  for (std::int64_t i = 0; i < 3; ++i) {
+    ws.push_back(rand_tensor(g, {counts[i], 5, 12}));
+    targets.push_back({ws.back().clone(), Tensor(), 1.f - 0.01f * float(i)});
+  }
+  normuon::apply_scaled_update(targets, u, f, 0.02f);
+  for (std::int64_t i = 0, first = 0; i < 3; first += counts[i], ++i) {
+    Tensor w = ws[std::size_t(i)];
+    normuon::apply_scaled_update(w, u.slice(first, first + counts[i]),
+                                 f.slice(first * 5, (first + counts[i]) * 5),
+                                 targets[std::size_t(i)].decay, 0.02f, none);
+    EXPECT_EQ(targets[std::size_t(i)].w.to_floats(), w.to_floats()) << "target " << i;
+  }
+}
+
+// The Frobenius factor folded into the first Polar Express step (the bf16 path on CUDA) is the
+// iteration on the normalised matrix: wide and tall, and a tiny update whose factor is near
+// 1 / eps (the scaled coefficients stay finite).
+TEST(OptimizerNorMuon, FrobeniusFactorInTheFirstStepIsTheNormalisedIteration) {
+  std::mt19937 g(12);
+  for (Shape s : {Shape{3, 6, 20}, Shape{3, 20, 6}}) {
+    for (float size : {1.f, 1e-9f}) {
+      Tensor u = rand_tensor(g, s, -size, size), x = u.clone(), want = u.clone();
+      const Tensor scale = normuon::frobenius_scales(normuon::sumsq_of(u), 1.02f, 1e-6f);
+      normuon::polar_express(x, normuon::default_coeffs(), &scale);
+      normuon::frobenius_normalize(want, want, 1.02f, 1e-6f);
+      normuon::polar_express(want, normuon::default_coeffs());
+      EXPECT_LT(rel_err(x, want), 1e-5) << shape_str(s) << " size " << size;
+      double norm = 0;
+      for (float v : want.to_floats()) norm += double(v) * v;
+      EXPECT_GT(norm, size == 1.f ? 1.0 : 0.0) << "the iterate is not all zero";
+    }
+  }
+}
+
 // Each CUDA pass against its CPU loop on fresh random inputs: a bucket of many small matrices
 // and one of two large ones (the per-matrix reductions split over many blocks).
 TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
@@ -282,7 +336,7 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
   std::mt19937 g(11);
   const Device gpu = Device::cuda(0);
   auto on_gpu = [&](const Tensor& t) { return t.to(gpu); };
-  for (Shape s : {Shape{37, 24, 40}, Shape{2, 1536, 1024}}) {
+  for (Shape s : {Shape{37, 24, 40}, Shape{2, 1536, 1024}, Shape{5, 7, 13}}) {
     const std::string what = shape_str(s);
     Tensor gc = rand_tensor(g, s), mc = rand_tensor(g, s), gg = on_gpu(gc), mg = on_gpu(mc);
     Tensor ug = Tensor::empty(s, DType::f32, gpu);
@@ -343,12 +397,95 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
       }
     }
   }
-  Tensor ac = rand_tensor(g, {5, 16, 16}), a2 = rand_tensor(g, {5, 16, 16});
-  Tensor pc = Tensor::empty({5, 16, 16}, DType::f32),
-         pg = Tensor::empty({5, 16, 16}, DType::f32, gpu);
-  normuon::polynomial(ac, a2, pc, 8.f, -22.f, 15.f);
-  normuon::polynomial(on_gpu(ac), on_gpu(a2), pg, 8.f, -22.f, 15.f);
-  EXPECT_LT(rel_err(pg, pc), 1e-6) << "polynomial";
+  for (std::int64_t k : {16, 7}) {  // 4 elements per thread, and one
+    const std::string what = "polynomial k " + std::to_string(k);
+    Tensor ac = rand_tensor(g, {5, k, k}), a2 = rand_tensor(g, {5, k, k});
+    Tensor pc = Tensor::empty({5, k, k}, DType::f32),
+           pg = Tensor::empty({5, k, k}, DType::f32, gpu);
+    normuon::polynomial(ac, a2, pc, 8.f, -22.f, 15.f);
+    normuon::polynomial(on_gpu(ac), on_gpu(a2), pg, 8.f, -22.f, 15.f);
+    EXPECT_LT(rel_err(pg, pc), 1e-6) << what;
+    // With a Frobenius factor per matrix (up to 1 / eps), and in bf16 from the same inputs.
+    std::vector<float> sv = rand_tensor(g, {5}, 0.5f, 3.f).to_floats();
+    sv[4] = 1e6f;
+    const Tensor scale = Tensor::from_floats(sv, {5}, DType::f32), scale_g = on_gpu(scale);
+    normuon::polynomial(ac, a2, pc, 8.f, -22.f, 15.f, &scale);
+    normuon::polynomial(on_gpu(ac), on_gpu(a2), pg, 8.f, -22.f, 15.f, &scale_g);
+    EXPECT_LT(rel_err(pg, pc), 1e-6) << "scaled " << what;
+    Tensor pb = Tensor::empty({5, k, k}, DType::bf16, gpu);
+    normuon::polynomial(ops::cast_to(on_gpu(ac), DType::bf16), on_gpu(a2), pb, 8.f, -22.f, 15.f,
+                        &scale_g);
+    EXPECT_LT(rel_err(pb, pc), 1e-2) << "scaled bf16 " << what;
+  }
+}
+
+// The bucket passes on CUDA over more parameters than one launch's table holds (32): the
+// momentum into the f32 update and into the bf16 work copy (the same values rounded, the same
+// sums), the Frobenius factors, and the update with per-parameter decays and bf16 copies, each
+// against the CPU and against the per-parameter calls.
+TEST(OptimizerNorMuon, CudaBucketPassesOverManyParameters) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937 g(13);
+  const Device gpu = Device::cuda(0);
+  for (Shape one : {Shape{24, 64}, Shape{7, 13}}) {
+    const std::string what = shape_str(one);
+    const std::int64_t r = one[0], c = one[1];
+    std::vector<std::int64_t> counts;
+    for (int i = 0; i < 40; ++i) counts.push_back(1 + i % 3);
+    std::int64_t B = 0;
+    for (std::int64_t k : counts) B += k;
+    std::vector<Tensor> gc, gg;
+    for (std::int64_t k : counts) {
+      gc.push_back(rand_tensor(g, {k, r, c}));
+      gg.push_back(gc.back().to(gpu));
+    }
+    Tensor mc = rand_tensor(g, {B, r, c}), mg = mc.to(gpu), mb = mg.clone();
+    Tensor uc = Tensor::empty({B, r, c}, DType::f32),
+           ug = Tensor::empty({B, r, c}, DType::f32, gpu);
+    Tensor xb = Tensor::empty({B, r, c}, DType::bf16, gpu);
+    Tensor sc = normuon::sumsq_buffer(B, r * c, Device::cpu()),
+           sg = normuon::sumsq_buffer(B, r * c, gpu), sb = sg.clone();
+    normuon::nesterov_momentum(gc, mc, uc, 0.9f, &sc);
+    normuon::nesterov_momentum(gg, mg, ug, 0.9f, &sg);
+    normuon::nesterov_momentum(gg, mb, xb, 0.9f, &sb);
+    EXPECT_LT(rel_err(ug, uc), 1e-6) << "nesterov " << what;
+    EXPECT_LT(rel_err(mg, mc), 1e-6) << "momentum " << what;
+    EXPECT_EQ(mb.to_floats(), mg.to_floats()) << "momentum, bf16 out " << what;
+    EXPECT_EQ(xb.to_floats(), ops::cast_to(ug, DType::bf16).to_floats()) << "bf16 out " << what;
+    EXPECT_EQ(sb.to_floats(), sg.to_floats()) << "sums, bf16 out " << what;
+    EXPECT_EQ(sg.to_floats(), normuon::sumsq_of(ug).to_floats()) << "sums " << what;
+    const Tensor fs_c = normuon::frobenius_scales(sc, 1.02f, 1e-6f),
+                 fs_g = normuon::frobenius_scales(sg, 1.02f, 1e-6f);
+    EXPECT_LT(rel_err(fs_g, fs_c), 1e-6) << "frobenius scales " << what;
+    // The update: every third parameter without a bf16 copy, decays differing.
+    Tensor vc = rand_tensor(g, {B, r}, 0.f, 1.f), vg = vc.to(gpu);
+    const Tensor fc = normuon::neuron_factors(uc, vc, 0.95f, 1e-10f),
+                 fg = normuon::neuron_factors(ug, vg, 0.95f, 1e-10f);
+    std::vector<normuon::UpdateTarget> tc, tg, one_by_one;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      const Tensor w = rand_tensor(g, {counts[i], r, c});
+      const float decay = 1.f - 1e-3f * float(i);
+      tc.push_back({w.clone(), Tensor(), decay});
+      const Tensor cp = i % 3 ? Tensor::empty(w.shape(), DType::bf16, gpu) : Tensor();
+      tg.push_back({w.to(gpu), cp, decay});
+      one_by_one.push_back({w.to(gpu), cp.defined() ? cp.clone() : Tensor(), decay});
+    }
+    normuon::apply_scaled_update(tc, uc, fc, 0.02f);
+    normuon::apply_scaled_update(tg, ug, fg, 0.02f);
+    std::int64_t first = 0;
+    for (std::size_t i = 0; i < counts.size(); first += counts[i], ++i) {
+      normuon::UpdateTarget& t = one_by_one[i];
+      normuon::apply_scaled_update(t.w, ug.slice(first, first + counts[i]),
+                                   fg.slice(first * r, (first + counts[i]) * r), t.decay, 0.02f,
+                                   t.compute);
+      EXPECT_EQ(tg[i].w.to_floats(), t.w.to_floats()) << "update " << i << " " << what;
+      EXPECT_LT(rel_err(tg[i].w, tc[i].w), 1e-6) << "update vs CPU " << i << " " << what;
+      if (t.compute.defined()) {
+        EXPECT_EQ(tg[i].compute.to_floats(), t.compute.to_floats()) << "bf16 " << i << what;
+        EXPECT_EQ(tg[i].compute.to_floats(), ops::cast_to(tg[i].w, DType::bf16).to_floats());
+      }
+    }
+  }
 }
 
 TEST(OptimizerNorMuon, CudaMatchesCpu) {

@@ -1,7 +1,8 @@
 // Polar Express: on matrices built with known singular vectors and values (square, tall,
-// wide, 4 x 512), the output acts on each singular value by the composed scalar map of the
-// table, inside the band [0.8588, 1.1412] wherever the normalised input value is at least 1e-3
-// (f32 CPU; CUDA bf16 in [0.80, 1.20], and the map followed to 0.06 from 1e-2 up). The spec's
+// wide, 4 x 512 and 512 x 4), the output acts on each singular value by the composed scalar map
+// of the table, inside the band [0.8588, 1.1412] wherever the normalised input value is at least
+// 1e-3 (f32 CPU; CUDA bf16, as the optimizer runs it, in [0.80, 1.20], and the map of an input
+// within 2^-7 of the value followed to 0.03 from 1e-2 up). The spec's
 // [0.859, 1.141] is that band rounded inward: in double the composed map reaches 0.858873
 // and 1.141130 on [1e-3, 1]. Tall and wide give transposed results; the coefficient file is read or
 // refused with the path and the bad entry.
@@ -11,6 +12,7 @@
 #include "normuon_kernels.h"
 #include "normuon_reference.h"
 #include "polar_express.h"
+#include "vpmoe/ops.h"
 
 namespace vpmoe::testing {
 namespace {
@@ -59,17 +61,25 @@ Known make_known(std::mt19937& g, int m, int n) {
 }
 
 // Runs the plugin's normalisation + Polar Express on `dev` (work dtype dt) and checks each
-// singular value against the scalar map; returns the worst deviation inside the band region.
-// The scalar map is checked to tol where the normalised value is at least near_from (bf16 X
-// cannot resolve values far below its largest one).
+// singular value against the scalar map to tol where the normalised value is at least
+// near_from (bf16 X cannot resolve values far below its largest one). With slack > 0 the
+// value is held to the map of some input within a relative slack of it: the composed map is
+// steep in places (its slope reaches ~200 near 0.98), so a bf16 rounding of the input moves
+// the output far more than the rounding itself.
 void check_band(const Known& K, Device dev, DType dt, double lo, double hi, double tol,
-                double near_from = 0) {
+                double near_from = 0, double slack = 0) {
   const auto& coeffs = normuon::default_coeffs();
   std::vector<float> f(K.u.begin(), K.u.end());
   Tensor u = Tensor::from_floats(f, {1, K.m, K.n}, DType::f32, dev);
-  Tensor x = dt == DType::f32 ? u : Tensor::empty(u.shape(), dt, dev);
-  normuon::frobenius_normalize(u, x, 1.02f, 1e-6f);
-  normuon::polar_express(x, coeffs);
+  Tensor x = u;
+  if (dt == DType::f32) {
+    normuon::frobenius_normalize(u, x, 1.02f, 1e-6f);
+    normuon::polar_express(x, coeffs);
+  } else {  // as the optimizer runs it: the factor folded into the first step
+    const Tensor scale = normuon::frobenius_scales(normuon::sumsq_of(u), 1.02f, 1e-6f);
+    x = ops::cast_to(u, dt);
+    normuon::polar_express(x, coeffs, &scale);
+  }
   const std::vector<float> o = x.to_floats();
   double norm = 0;
   for (double s : K.sigma) norm += s * s;
@@ -82,7 +92,12 @@ void check_band(const Known& K, Device dev, DType dt, double lo, double hi, doub
       for (int c = 0; c < K.n; ++c)
         got += K.left[i][std::size_t(r)] * double(o[std::size_t(r) * K.n + c]) *
                K.right[i][std::size_t(c)];
-    const double s = K.sigma[i] / d, want = ref::scalar_map(s, coeffs);
+    const double s = K.sigma[i] / d;
+    double want = ref::scalar_map(s, coeffs);
+    for (int q = -100; q <= 100 && slack > 0; ++q) {
+      const double w = ref::scalar_map(s * (1 + slack * q / 100), coeffs);
+      if (std::abs(got - w) < std::abs(got - want)) want = w;
+    }
     if (s >= near_from) EXPECT_NEAR(got, want, tol) << K.m << "x" << K.n << " sigma " << s;
     if (s >= 1e-3) {
       ++in_band;
@@ -93,7 +108,7 @@ void check_band(const Known& K, Device dev, DType dt, double lo, double hi, doub
   EXPECT_GT(in_band, 0) << "no singular value in the band region";
 }
 
-const std::pair<int, int> kShapes[] = {{64, 64}, {1024, 128}, {128, 1024}, {4, 512}};
+const std::pair<int, int> kShapes[] = {{64, 64}, {1024, 128}, {128, 1024}, {4, 512}, {512, 4}};
 
 TEST(PolarExpress, SingularValuesFollowTheScalarMapInsideTheBand) {
   std::mt19937 g(7);
@@ -176,7 +191,7 @@ TEST(PolarExpress, CudaBf16StaysInAWiderBand) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   std::mt19937 g(10);
   for (auto [m, n] : kShapes)
-    check_band(make_known(g, m, n), Device::cuda(0), DType::bf16, 0.80, 1.20, 6e-2, 1e-2);
+    check_band(make_known(g, m, n), Device::cuda(0), DType::bf16, 0.80, 1.20, 3e-2, 1e-2, 0x1p-7);
 }
 
 }  // namespace
