@@ -91,8 +91,10 @@ __device__ __forceinline__ int entry_of(const T& t, long long b) {
 
 // The Nesterov update of the table's matrices (block (c, j): chunk c of matrix first[0] + j,
 // grid-stride over j), u in TO; with partial, partial[b, c] = the sum of squares of chunk c of
-// matrix b of the f32 u, as sumsq_kernel sums it (same element-to-thread order, same block_sum).
-template <class TO>
+// matrix b of the f32 u, as sumsq_kernel sums it. In a chunk, thread t takes the quads of
+// elements lo + 4 t + 4 blockDim q .. + 3 (whole float4s when kVec: per % 4 == 0, aligned), so
+// both kernels add the same squares in the same order whatever their loads.
+template <class TO, bool kVec>
 __global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, long long per, int chunks,
                                 double* partial) {
   const long long c = blockIdx.x, lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
@@ -101,13 +103,34 @@ __global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, long lon
     const long long b = t.first[0] + j;
     const int e = entry_of(t, b);
     const float* g = t.g[e] + (b - t.first[e]) * per;
+    float* mb = m + b * per;
+    TO* ub = u + b * per;
     double ss = 0;
-    for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-      const float gi = g[i], mi = mu * m[b * per + i] + (1.f - mu) * gi;
-      m[b * per + i] = mi;
-      const float ui = (1.f - mu) * gi + mu * mi;
-      store(u + b * per + i, ui);
-      ss += double(ui) * ui;
+    for (long long i = lo + 4 * threadIdx.x; i < hi; i += 4 * blockDim.x) {
+      float gq[4], mq[4], uq[4];
+      const int n = kVec ? 4 : int(hi - i < 4 ? hi - i : 4);
+      if constexpr (kVec) {
+        *reinterpret_cast<float4*>(gq) = *reinterpret_cast<const float4*>(g + i);
+        *reinterpret_cast<float4*>(mq) = *reinterpret_cast<const float4*>(mb + i);
+      } else {
+        for (int q = 0; q < n; ++q) gq[q] = g[i + q], mq[q] = mb[i + q];
+      }
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        if (q >= n) break;
+        mq[q] = mu * mq[q] + (1.f - mu) * gq[q];
+        uq[q] = (1.f - mu) * gq[q] + mu * mq[q];
+        ss += double(uq[q]) * uq[q];
+      }
+      if constexpr (kVec) {
+        *reinterpret_cast<float4*>(mb + i) = *reinterpret_cast<const float4*>(mq);
+        Vec4<TO> uv;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) store(&uv.v[q], uq[q]);
+        *reinterpret_cast<Vec4<TO>*>(ub + i) = uv;
+      } else {
+        for (int q = 0; q < n; ++q) mb[i + q] = mq[q], store(ub + i + q, uq[q]);
+      }
     }
     if (partial) {
       const double total = block_sum(ss);
@@ -116,13 +139,14 @@ __global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, long lon
   }
 }
 
-// partial[b, c] = sum of squares of chunk c of matrix b.
+// partial[b, c] = sum of squares of chunk c of matrix b, in nesterov_kernel's order.
 __global__ void sumsq_kernel(const float* x, long long per, int chunks, double* partial) {
   const long long b = blockIdx.y, c = blockIdx.x;
   const long long lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
   const float* p = x + b * per;
   double ss = 0;
-  for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x) ss += double(p[i]) * p[i];
+  for (long long i = lo + 4 * threadIdx.x; i < hi; i += 4 * blockDim.x)
+    for (long long q = i; q < i + 4 && q < hi; ++q) ss += double(p[q]) * p[q];
   const double total = block_sum(ss);
   if (threadIdx.x == 0) partial[b * chunks + c] = total;
 }
@@ -186,33 +210,37 @@ __global__ void polynomial_kernel(long long B, int k, const T* a, const float* a
   }
 }
 
-// One warp per row of every matrix: the row's mean square, the second moment, its scale, and
-// the row's contributions to ||o||^2 and ||s||^2.
+// `lanes` lanes (a power of 2 up to 32) per row of every matrix, 32 / lanes rows per warp, so a
+// short row still gives each lane several loads: the row's mean square, the second moment, its
+// scale, and the row's contributions to ||o||^2 and ||s||^2. kVec: 4 elements per load.
 template <class TI, bool kVec>
-__global__ void neuron_rows_kernel(const TI* o, long long rows, long long n, float* v, float* scale,
-                                   double* row_o, double* row_s, float beta2, float eps) {
-  const long long row = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32;
-  const int lane = int(threadIdx.x) % 32;
-  if (row >= rows) return;
-  const TI* p = o + row * n;
+__global__ void neuron_rows_kernel(const TI* o, long long rows, long long n, int lanes, float* v,
+                                   float* scale, double* row_o, double* row_s, float beta2,
+                                   float eps) {
+  const long long warp = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32;
+  const int lane = int(threadIdx.x) % lanes;
+  const long long row = warp * (32 / lanes) + (int(threadIdx.x) % 32) / lanes;
   double ss = 0;
-  if constexpr (kVec) {  // 4 elements per lane and load (n % 4 == 0, o aligned)
-    for (long long j = 4LL * lane; j < n; j += 128) {
-      const Vec4<TI> x4 = *reinterpret_cast<const Vec4<TI>*>(p + j);
+  if (row < rows) {
+    const TI* p = o + row * n;
+    if constexpr (kVec) {  // n % 4 == 0, o aligned
+      for (long long j = 4LL * lane; j < n; j += 4LL * lanes) {
+        const Vec4<TI> x4 = *reinterpret_cast<const Vec4<TI>*>(p + j);
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const double x = load(&x4.v[q]);
+        for (int q = 0; q < 4; ++q) {
+          const double x = load(&x4.v[q]);
+          ss += x * x;
+        }
+      }
+    } else {
+      for (long long j = lane; j < n; j += lanes) {
+        const double x = load(p + j);
         ss += x * x;
       }
     }
-  } else {
-    for (long long j = lane; j < n; j += 32) {
-      const double x = load(p + j);
-      ss += x * x;
-    }
   }
-  for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(~0u, ss, off);
-  if (lane == 0) {
+  for (int off = lanes / 2; off > 0; off >>= 1) ss += __shfl_xor_sync(~0u, ss, off, lanes);
+  if (lane == 0 && row < rows) {
     const float r = float(ss / double(n));
     const float vi = beta2 * v[row] + (1.f - beta2) * r;
     v[row] = vi;
@@ -345,6 +373,10 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
     throw Error("optimizer.normuon (CUDA): the sumsq buffer does not fit the matrices");
   Launch L(m);
   double* partial = sumsq ? sumsq->data_as<double>() : nullptr;
+  auto aligned = [](const void* p, std::size_t a) {
+    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
+  };
+  bool vec = per % 4 == 0 && aligned(m.data(), 16) && aligned(u.data(), 4 * dtype_size(u.dtype()));
   long long first = 0;
   for (std::size_t g0 = 0; g0 < grads.size(); g0 += kTable) {
     GradTable t{};
@@ -355,6 +387,7 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
       if (g.dtype() != DType::f32 || g.numel() % per != 0)
         throw Error("optimizer.normuon (CUDA): a grad is not f32 matrices of the bucket's shape");
       t.g[e] = g.data_as<const float>();
+      vec = vec && aligned(t.g[e], 16);
       first += g.numel() / per;
       t.first[e + 1] = first;
     }
@@ -364,8 +397,9 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
     const dim3 grid{unsigned(chunks), unsigned(std::min<long long>(mats, 65535)), 1u};
     by_dtype(u, "nesterov_momentum output", [&](auto z) {
       using TO = decltype(z);
-      nesterov_kernel<TO><<<grid, kThreads, 0, L.stream>>>(t, m.data_as<float>(), u.data_as<TO>(),
-                                                           mu, per, chunks, partial);
+      auto kernel = vec ? nesterov_kernel<TO, true> : nesterov_kernel<TO, false>;
+      kernel<<<grid, kThreads, 0, L.stream>>>(t, m.data_as<float>(), u.data_as<TO>(), mu, per,
+                                              chunks, partial);
     });
   }
   if (first != B) throw Error("optimizer.normuon (CUDA): grads do not fill the bucket");
@@ -457,12 +491,16 @@ Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
   Tensor ratio = Tensor::empty({B}, DType::i64, o.device());
   by_dtype(o, "neuron_normalize input", [&](auto t) {
     using TI = decltype(t);
-    const unsigned row_blocks = unsigned((rows * 32 + kThreads - 1) / kThreads);
+    // Lanes per row: 16 elements a lane, at most a warp.
+    int lanes = 1;
+    while (lanes < 32 && 16LL * lanes < n) lanes *= 2;
+    const long long warps = (rows + 32 / lanes - 1) / (32 / lanes);
+    const unsigned row_blocks = unsigned((warps * 32 + kThreads - 1) / kThreads);
     const bool vec =
         n % 4 == 0 && reinterpret_cast<std::uintptr_t>(o.data()) % (4 * sizeof(TI)) == 0;
     auto rows_kernel = vec ? neuron_rows_kernel<TI, true> : neuron_rows_kernel<TI, false>;
     rows_kernel<<<row_blocks, kThreads, 0, L.stream>>>(
-        o.data_as<const TI>(), rows, n, v.data_as<float>(), scale.data_as<float>(),
+        o.data_as<const TI>(), rows, n, lanes, v.data_as<float>(), scale.data_as<float>(),
         row_o.data_as<double>(), row_s.data_as<double>(), beta2, eps);
     neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
         row_o.data_as<double>(), row_s.data_as<double>(), m, ratio.data_as<double>(), eps);
