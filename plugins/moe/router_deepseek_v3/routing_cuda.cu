@@ -5,7 +5,7 @@
 #include <string>
 
 #include "routing_cuda.h"
-#include "vpmoe/device.h"
+#include "vpmoe/cuda_launch.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::router::cuda {
@@ -14,21 +14,6 @@ namespace {
 constexpr int kMaxExperts = 1024;  // 32 per lane: a lane's taken set fits one 32-bit mask
 constexpr int kMaxInGroup = 8;
 constexpr int kPartialChunk = 64;  // tokens per partial sum of the aux loss
-
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw Error(std::string("moe.router.deepseek_v3 (CUDA): ") + what + ": " +
-                cudaGetErrorString(e));
-}
-
-struct Guard {
-  int prev = 0;
-  explicit Guard(int d) {
-    check(cudaGetDevice(&prev), "cudaGetDevice");
-    if (prev != d) check(cudaSetDevice(d), "cudaSetDevice");
-  }
-  ~Guard() { cudaSetDevice(prev); }
-};
 
 // Total order of the selection: higher value first, then the lower expert index.
 __device__ __forceinline__ bool better(double v, int e, double bv, int be) {
@@ -268,26 +253,26 @@ RouteState route_forward(const RoutingShape& s, const Tensor& logits, const Tens
     if (aux) st.aux_loss.zero_();
     return st;
   }
-  Guard guard(dev.index);
-  auto stream = static_cast<cudaStream_t>(current_stream(dev));
+  CudaLaunch L(dev, "moe.router.deepseek_v3");
+  const cudaStream_t stream = L.stream();
   const std::size_t smem = std::size_t(kWarpsPerBlock) * std::size_t(E) * 12;
   route_kernel<<<blocks_for(N), kWarpsPerBlock * 32, smem, stream>>>(
       logits.data_as<float>(), bias.defined() ? bias.data_as<float>() : nullptr, N, E, s.groups,
       s.group_topk, k, T, s.scale, aux, st.sigma.data_as<float>(), st.experts.data_as<int>(),
       st.weights.data_as<float>(), st.counts.data_as<int>(),
       aux ? st.seq_counts.data_as<int>() : nullptr, aux ? st.row_sum.data_as<float>() : nullptr);
-  check(cudaGetLastError(), "route kernel");
+  L.check("route kernel");
   if (aux) {
     const int cps = int((T + kPartialChunk - 1) / kPartialChunk);
     Tensor partial = Tensor::empty({seqs * cps, E}, DType::f32, dev);
     aux_partial_kernel<<<dim3(unsigned(cps), unsigned(seqs)), 256, 0, stream>>>(
         st.sigma.data_as<float>(), st.row_sum.data_as<float>(), E, T, cps,
         partial.data_as<float>());
-    check(cudaGetLastError(), "aux partial kernel");
+    L.check("aux partial kernel");
     aux_loss_kernel<<<1, 256, 0, stream>>>(partial.data_as<float>(), st.seq_counts.data_as<int>(),
                                            E, seqs, cps, aux_factor(s, coeff, T),
                                            st.aux_loss.data_as<float>());
-    check(cudaGetLastError(), "aux loss kernel");
+    L.check("aux loss kernel");
   }
   return st;
 }
@@ -302,14 +287,14 @@ Tensor route_backward(const RoutingShape& s, const RouteState& st, const Tensor&
   Tensor dz = Tensor::empty({N, E}, DType::f32, dev);
   if (N == 0) return dz;
   const long long T = N / st.seqs;
-  Guard guard(dev.index);
-  auto stream = static_cast<cudaStream_t>(current_stream(dev));
+  CudaLaunch L(dev, "moe.router.deepseek_v3");
+  const cudaStream_t stream = L.stream();
   route_backward_kernel<<<blocks_for(N), kWarpsPerBlock * 32, 0, stream>>>(
       st.sigma.data_as<float>(), st.experts.data_as<int>(), dweights.data_as<float>(),
       st.aux ? st.seq_counts.data_as<int>() : nullptr,
       st.aux ? st.row_sum.data_as<float>() : nullptr, N, E, k, T, s.scale, aux_factor(s, coeff, T),
       aux_grad_scale / double(st.seqs), st.aux, dz.data_as<float>());
-  check(cudaGetLastError(), "route backward kernel");
+  L.check("route backward kernel");
   return dz;
 }
 

@@ -2,11 +2,8 @@
 // CPU loop (contraction off for this file, so the results are bit-identical).
 #include <cuda_runtime.h>
 
-#include <string>
-
 #include "adamw_update.h"
-#include "vpmoe/device.h"
-#include "vpmoe/error.h"
+#include "vpmoe/cuda_launch.h"
 
 namespace vpmoe::adamw {
 namespace {
@@ -28,16 +25,11 @@ __global__ void adamw_kernel(long long n, float* w, const float* g, float* m, fl
 void update_cuda(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const UpdateArgs& a) {
   const long long n = w.numel();
   if (n == 0) return;
-  int prev = 0;
-  cudaGetDevice(&prev);
-  if (prev != w.device().index) cudaSetDevice(w.device().index);
+  CudaLaunch L(w.device(), "optimizer.adamw");
   const unsigned blocks = unsigned(std::min<long long>((n + 255) / 256, 132LL * 16));
-  adamw_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(current_stream(w.device()))>>>(
-      n, w.data_as<float>(), g.data_as<const float>(), m.data_as<float>(), v.data_as<float>(), a);
-  const cudaError_t e = cudaGetLastError();
-  if (prev != w.device().index) cudaSetDevice(prev);
-  if (e != cudaSuccess)
-    throw Error(std::string("optimizer.adamw (CUDA): ") + cudaGetErrorString(e));
+  adamw_kernel<<<blocks, 256, 0, L.stream()>>>(n, w.data_as<float>(), g.data_as<const float>(),
+                                               m.data_as<float>(), v.data_as<float>(), a);
+  L.check("update");
 }
 
 }  // namespace vpmoe::adamw

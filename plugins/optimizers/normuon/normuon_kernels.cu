@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "normuon_kernels.h"
-#include "vpmoe/device.h"
+#include "vpmoe/cuda_launch.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::normuon::cuda {
@@ -20,24 +20,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr long long kChunk = 4096;  // elements per block of a per-matrix reduction
 constexpr int kTable = 32;          // parameters per launch of a table kernel
-
-struct Launch {
-  int prev = 0, dev;
-  cudaStream_t stream;
-  explicit Launch(const Tensor& t) : dev(t.device().index) {
-    cudaGetDevice(&prev);
-    if (prev != dev) cudaSetDevice(dev);
-    stream = static_cast<cudaStream_t>(current_stream(t.device()));
-  }
-  ~Launch() {
-    if (prev != dev) cudaSetDevice(prev);
-  }
-  void check(const char* what) const {
-    const cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess)
-      throw Error(std::string("optimizer.normuon (CUDA) ") + what + ": " + cudaGetErrorString(e));
-  }
-};
 
 unsigned grid_for(long long n) {
   return unsigned(std::min<long long>((n + kThreads - 1) / kThreads, 132LL * 16));
@@ -371,7 +353,7 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
   const int chunks = int(sumsq_pieces(per));
   if (sumsq && (sumsq->size(0) != B || sumsq->size(1) != chunks))
     throw Error("optimizer.normuon (CUDA): the sumsq buffer does not fit the matrices");
-  Launch L(m);
+  CudaLaunch L(m.device(), "optimizer.normuon");
   double* partial = sumsq ? sumsq->data_as<double>() : nullptr;
   auto aligned = [](const void* p, std::size_t a) {
     return reinterpret_cast<std::uintptr_t>(p) % a == 0;
@@ -398,8 +380,8 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
     by_dtype(u, "nesterov_momentum output", [&](auto z) {
       using TO = decltype(z);
       auto kernel = vec ? nesterov_kernel<TO, true> : nesterov_kernel<TO, false>;
-      kernel<<<grid, kThreads, 0, L.stream>>>(t, m.data_as<float>(), u.data_as<TO>(), mu, per,
-                                              chunks, partial);
+      kernel<<<grid, kThreads, 0, L.stream()>>>(t, m.data_as<float>(), u.data_as<TO>(), mu, per,
+                                                chunks, partial);
     });
   }
   if (first != B) throw Error("optimizer.normuon (CUDA): grads do not fill the bucket");
@@ -412,8 +394,8 @@ Tensor sumsq_of(const Tensor& u) {
   Tensor out = Tensor::empty({B, chunks}, DType::i64, u.device());  // doubles
   if (u.numel() == 0) return out;
   if (u.dtype() != DType::f32) throw Error("optimizer.normuon (CUDA): sumsq_of needs f32");
-  Launch L(u);
-  sumsq_kernel<<<dim3{unsigned(chunks), unsigned(B), 1u}, kThreads, 0, L.stream>>>(
+  CudaLaunch L(u.device(), "optimizer.normuon");
+  sumsq_kernel<<<dim3{unsigned(chunks), unsigned(B), 1u}, kThreads, 0, L.stream()>>>(
       u.data_as<const float>(), per, chunks, out.data_as<double>());
   L.check("sums of squares");
   return out;
@@ -423,8 +405,8 @@ Tensor frobenius_scales(const Tensor& sumsq, float factor, float eps) {
   const long long B = sumsq.size(0);
   Tensor out = Tensor::empty({B}, DType::f32, sumsq.device());
   if (B == 0) return out;
-  Launch L(sumsq);
-  frobenius_scales_kernel<<<unsigned((B + kThreads - 1) / kThreads), kThreads, 0, L.stream>>>(
+  CudaLaunch L(sumsq.device(), "optimizer.normuon");
+  frobenius_scales_kernel<<<unsigned((B + kThreads - 1) / kThreads), kThreads, 0, L.stream()>>>(
       B, int(sumsq.size(1)), sumsq.data_as<const double>(), factor, eps, out.data_as<float>());
   L.check("frobenius scales");
   return out;
@@ -436,21 +418,21 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
   if (B == 0 || in.numel() == 0) return;
   const long long per = in.numel() / B;
   const int chunks = int(sumsq_pieces(per));
-  Launch L(in);
+  CudaLaunch L(in.device(), "optimizer.normuon");
   const dim3 grid{unsigned(chunks), unsigned(B), 1u};
   Tensor partial;
   if (sumsq) {
     partial = *sumsq;
   } else {
     partial = Tensor::empty({B * chunks}, DType::i64, in.device());  // doubles
-    sumsq_kernel<<<grid, kThreads, 0, L.stream>>>(in.data_as<const float>(), per, chunks,
-                                                  partial.data_as<double>());
+    sumsq_kernel<<<grid, kThreads, 0, L.stream()>>>(in.data_as<const float>(), per, chunks,
+                                                    partial.data_as<double>());
   }
   by_dtype(out, "frobenius_normalize output", [&](auto t) {
     using TO = decltype(t);
     frobenius_scale_kernel<TO>
-        <<<grid, kThreads, 0, L.stream>>>(in.data_as<const float>(), out.data_as<TO>(), per, chunks,
-                                          partial.data_as<double>(), factor, eps);
+        <<<grid, kThreads, 0, L.stream()>>>(in.data_as<const float>(), out.data_as<TO>(), per,
+                                            chunks, partial.data_as<double>(), factor, eps);
   });
   L.check("frobenius normalisation");
 }
@@ -463,7 +445,7 @@ void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float 
     throw Error("optimizer.normuon (CUDA): polynomial of a too large matrix");
   if (scale && (scale->numel() != B || scale->dtype() != DType::f32))
     throw Error("optimizer.normuon (CUDA): polynomial scale must be [B] f32");
-  Launch L(a);
+  CudaLaunch L(a.device(), "optimizer.normuon");
   const dim3 grid{unsigned((k * k + 4 * kThreads - 1) / (4 * kThreads)),
                   unsigned(std::min<long long>(B, 65535)), 1u};
   auto aligned = [](const Tensor& t) {
@@ -473,9 +455,9 @@ void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float 
   by_dtype(a, "polynomial", [&](auto t) {
     using T = decltype(t);
     auto kernel = vec ? polynomial_kernel<T, true> : polynomial_kernel<T, false>;
-    kernel<<<grid, kThreads, 0, L.stream>>>(B, int(k), a.data_as<const T>(),
-                                            a2.data_as<const float>(), out.data_as<T>(), ca, cb, cc,
-                                            scale ? scale->data_as<const float>() : nullptr);
+    kernel<<<grid, kThreads, 0, L.stream()>>>(B, int(k), a.data_as<const T>(),
+                                              a2.data_as<const float>(), out.data_as<T>(), ca, cb,
+                                              cc, scale ? scale->data_as<const float>() : nullptr);
   });
   L.check("polynomial");
 }
@@ -484,7 +466,7 @@ Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
   const long long B = o.size(0), m = o.size(1), n = o.size(2), rows = B * m;
   Tensor f = Tensor::empty({rows}, DType::f32, o.device());
   if (rows == 0) return f;
-  Launch L(o);
+  CudaLaunch L(o.device(), "optimizer.normuon");
   Tensor scale = Tensor::empty({rows}, DType::f32, o.device());
   Tensor row_o = Tensor::empty({rows}, DType::i64, o.device());  // doubles
   Tensor row_s = Tensor::empty({rows}, DType::i64, o.device());
@@ -499,13 +481,13 @@ Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
     const bool vec =
         n % 4 == 0 && reinterpret_cast<std::uintptr_t>(o.data()) % (4 * sizeof(TI)) == 0;
     auto rows_kernel = vec ? neuron_rows_kernel<TI, true> : neuron_rows_kernel<TI, false>;
-    rows_kernel<<<row_blocks, kThreads, 0, L.stream>>>(
+    rows_kernel<<<row_blocks, kThreads, 0, L.stream()>>>(
         o.data_as<const TI>(), rows, n, lanes, v.data_as<float>(), scale.data_as<float>(),
         row_o.data_as<double>(), row_s.data_as<double>(), beta2, eps);
-    neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream>>>(
+    neuron_ratio_kernel<<<unsigned(B), kThreads, 0, L.stream()>>>(
         row_o.data_as<double>(), row_s.data_as<double>(), m, ratio.data_as<double>(), eps);
   });
-  neuron_factor_kernel<<<unsigned((rows + kThreads - 1) / kThreads), kThreads, 0, L.stream>>>(
+  neuron_factor_kernel<<<unsigned((rows + kThreads - 1) / kThreads), kThreads, 0, L.stream()>>>(
       rows, m, scale.data_as<const float>(), ratio.data_as<const double>(), f.data_as<float>());
   L.check("neuron-wise normalisation");
   return f;
@@ -514,10 +496,10 @@ Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
 void scale_rows(const Tensor& o, const Tensor& f, Tensor& out) {
   const long long rows = f.numel(), n = rows ? o.numel() / rows : 0;
   if (rows == 0) return;
-  Launch L(o);
+  CudaLaunch L(o.device(), "optimizer.normuon");
   by_dtype(o, "scale_rows input", [&](auto t) {
     using TI = decltype(t);
-    scale_rows_kernel<TI><<<row_grid(rows), row_threads(n), 0, L.stream>>>(
+    scale_rows_kernel<TI><<<row_grid(rows), row_threads(n), 0, L.stream()>>>(
         o.data_as<const TI>(), out.data_as<float>(), rows, n, f.data_as<const float>());
   });
   L.check("scale rows");
@@ -526,11 +508,11 @@ void scale_rows(const Tensor& o, const Tensor& f, Tensor& out) {
 void apply_update(Tensor& w, const Tensor& u, float decay, float step, Tensor& compute) {
   const long long n = w.numel();
   if (n == 0) return;
-  Launch L(w);
+  CudaLaunch L(w.device(), "optimizer.normuon");
   const bool separate = compute.defined() && compute.data() != w.data();
   if (separate && compute.dtype() != DType::bf16)
     throw Error("optimizer.normuon (CUDA): compute weights must be bf16");
-  update_kernel<<<grid_for(n), kThreads, 0, L.stream>>>(
+  update_kernel<<<grid_for(n), kThreads, 0, L.stream()>>>(
       n, w.data_as<float>(), u.data_as<const float>(), decay, step,
       separate ? compute.data_as<__nv_bfloat16>() : nullptr);
   L.check("update");
@@ -540,7 +522,7 @@ void apply_scaled_update(std::vector<UpdateTarget>& targets, const Tensor& o, co
                          float step) {
   const long long rows = f.numel(), n = rows ? o.numel() / rows : 0;
   if (rows == 0 || n == 0) return;
-  Launch L(o);
+  CudaLaunch L(o.device(), "optimizer.normuon");
   auto aligned = [](const void* p, std::size_t a) {
     return reinterpret_cast<std::uintptr_t>(p) % a == 0;
   };
@@ -580,10 +562,10 @@ void apply_scaled_update(std::vector<UpdateTarget>& targets, const Tensor& o, co
     by_dtype(o, "apply_scaled_update input", [&](auto z) {
       using TI = decltype(z);
       if (vec)
-        scaled_update_kernel<TI, true><<<grid, rpb * tpr, 0, L.stream>>>(
+        scaled_update_kernel<TI, true><<<grid, rpb * tpr, 0, L.stream()>>>(
             t, o.data_as<const TI>(), n, tpr, f.data_as<const float>(), step);
       else
-        scaled_update_kernel<TI, false><<<grid, rpb * tpr, 0, L.stream>>>(
+        scaled_update_kernel<TI, false><<<grid, rpb * tpr, 0, L.stream()>>>(
             t, o.data_as<const TI>(), n, tpr, f.data_as<const float>(), step);
     });
   }
