@@ -1,10 +1,9 @@
 // Bias add and gradient per consecutive row group (one bias row per MoE expert). The group
 // offsets go up once per call; the gradient sums each group's rows in row order per column
 // (deterministic, no atomics).
-#include <vector>
-
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/cuda_ops.h"
+#include "ops/cuda/group_offsets.h"
 #include "vpmoe/device.h"
 
 namespace vpmoe::ops::cuda {
@@ -61,17 +60,7 @@ std::int64_t* upload_offsets(const Tensor& x, const Tensor& b, std::span<const s
                   b.size(0) == std::int64_t(rows.size()),
               std::string(op) + ": expected rows [M, C] and biases [G, C] with G row counts, got " +
                   x.str() + ", " + b.str() + " and " + std::to_string(rows.size()) + " counts");
-  std::vector<std::int64_t> off(rows.size() + 1, 0);
-  for (std::size_t g = 0; g < rows.size(); ++g) {
-    VPMOE_CHECK(rows[g] >= 0, std::string(op) + ": negative row count");
-    off[g + 1] = off[g] + rows[g];
-  }
-  VPMOE_CHECK(off.back() == x.size(0), std::string(op) + ": row counts sum to " +
-                                           std::to_string(off.back()) + ", x has " +
-                                           std::to_string(x.size(0)) + " rows");
-  auto* d = static_cast<std::int64_t*>(device_alloc(x.device(), off.size() * sizeof(off[0])));
-  device_copy(d, x.device(), off.data(), Device::cpu(), off.size() * sizeof(off[0]));
-  return d;
+  return upload_group_offsets(rows, x.device(), op, x.size(0));
 }
 
 }  // namespace

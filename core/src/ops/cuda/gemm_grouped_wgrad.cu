@@ -6,10 +6,9 @@
 // deterministic.
 #include <mma.h>
 
-#include <vector>
-
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/gemm_wgrad_kernel.h"
+#include "ops/cuda/group_offsets.h"
 #include "vpmoe/device.h"
 
 namespace vpmoe::ops::cuda {
@@ -100,11 +99,9 @@ __global__ void __launch_bounds__(kThreads)
 void grouped_wgrad_bf16_f32(const Tensor& a, const Tensor& b, Tensor& c,
                             std::span<const std::int64_t> rows, float alpha, float beta) {
   const std::int64_t K = a.size(1), N = b.size(1), G = c.size(0);
-  std::vector<std::int64_t> off(std::size_t(G) + 1, 0);
-  for (std::int64_t g = 0; g < G; ++g) off[std::size_t(g) + 1] = off[std::size_t(g)] + rows[g];
   Launch L(c);
-  auto* d_off = static_cast<std::int64_t*>(device_alloc(c.device(), off.size() * sizeof(off[0])));
-  device_copy(d_off, c.device(), off.data(), Device::cpu(), off.size() * sizeof(off[0]));
+  std::int64_t* d_off =
+      upload_group_offsets(rows.first(std::size_t(G)), c.device(), "gemm_grouped_wgrad", a.size(0));
   const int tiles_m = int((K + kTileM - 1) / kTileM), tiles_n = int((N + kTileN - 1) / kTileN);
   const bool vec = K % kVec == 0 && N % kVec == 0 && aligned16(a.data()) && aligned16(b.data());
   grouped_wgrad_kernel<<<dim3(unsigned(tiles_m * tiles_n), unsigned(G)), kThreads, 0, L.stream>>>(
