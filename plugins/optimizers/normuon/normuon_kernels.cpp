@@ -183,6 +183,7 @@ void apply_scaled_update(std::vector<UpdateTarget>& targets, const Tensor& o, co
       }
     row0 += trows;
   }
+  if (row0 != rows) throw Error("optimizer.normuon: update targets do not fill the bucket");
 }
 
 void apply_scaled_update(Tensor& w, const Tensor& o, const Tensor& f, float decay, float step,

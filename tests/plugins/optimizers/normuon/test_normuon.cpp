@@ -2,7 +2,9 @@
 // router weight; weight decay on and off) against the double reference of the spec; the first
 // step's update has equal row mean squares and O's Frobenius norm; state save / load gives
 // bit-identical next steps; non-matrices, a bad coefficient file and an unmatched safety factor
-// are refused by name; the plugin; CUDA against the CPU.
+// are refused by name; the plugin; the bucket passes against the per-parameter ones; the
+// Frobenius factor folded into the first Polar Express step; CUDA against the CPU (each pass,
+// the bucket passes over more parameters than one launch takes, the whole step).
 #include <fstream>
 
 #include "core/ops_cpu/cpu_test_util.h"
