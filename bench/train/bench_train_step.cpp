@@ -4,8 +4,9 @@
 // median step, tokens/s, model TFLOP/s (window-correct FLOPs x 3), MFU against 989.4 TFLOP/s
 // (H100/H200 SXM dense bf16), peak pool memory, and the step split into data, forward,
 // backward and the update (clip + expert bias + optimizers), each timed alone between device
-// synchronisations. The public vpMoE (Megatron) figure for this slice on an H100 is printed
-// beside it: ~1,200 tokens/s, 28.6 GB peak (it cannot run here).
+// synchronisations, then the update's parts alone (the clip, each optimizer group). The public
+// vpMoE (Megatron) figure for this slice on an H100 is printed beside it: ~1,200 tokens/s,
+// 28.6 GB peak (it cannot run here).
 //   bench_train_step [--config RUN.toml] [--reps N] [--warmup N]
 #include <cuda_runtime.h>
 
@@ -15,6 +16,7 @@
 #include "../cuda_timing.h"
 #include "registry/plugin_loader.h"
 #include "train/batch_source.h"
+#include "train/grad_clip.h"
 #include "train/model_builder.h"
 #include "train/optimizer_set.h"
 #include "train/trainer.h"
@@ -60,6 +62,21 @@ int main(int argc, char** argv) {
       },
       reps.reps, 1);
   const double acc_ms = bench::wall_ms([&] { trainer.accumulate(data, k); }, reps.reps, 1);
+  // The update's parts alone, on the grads the last accumulation left.
+  const double clip_ms =
+      bench::wall_ms([&] { clip_grad_norm(model->parameters(), c.train.clip_grad); }, reps.reps, 1);
+  std::string parts;
+  for (const OptimizerSet::Group& g : opt.groups()) {
+    const double ms = bench::wall_ms(
+        [&] {
+          g.optimizer->step(OptimizerStep{0, 1e-4, c.train.weight_decay});
+        },
+        reps.reps, 1);
+    char line[160];
+    std::snprintf(line, sizeof line, " | %s (%zu parameters) %.1f ms", g.spec.c_str(), g.parameters,
+                  ms);
+    parts += line;
+  }
   const double tokens = double(B * T * k);
   const double tflops = 3.0 * model->flops_per_token(T) * tokens / (step_ms * 1e-3) / 1e12;
   const double peak_gb = double(peak_device_bytes(dev)) / 1e9;
@@ -75,6 +92,7 @@ int main(int argc, char** argv) {
       "  data %.2f ms | forward %.1f ms | backward %.1f ms | update (clip, bias, "
       "optimizers) %.1f ms\n",
       data_ms * k, fwd_ms - data_ms * k, acc_ms - fwd_ms, step_ms - acc_ms);
+  std::printf("  update alone: clip %.1f ms%s\n", clip_ms, parts.c_str());
   std::printf(
       "  reference (vpMoE Megatron, H100, same slice): ~1,200 tokens/s (5.8-8.4 s per "
       "step), 28.6 GB peak -> %.1fx the tokens/s\n",

@@ -30,11 +30,14 @@ void AdamW::step(const OptimizerStep& s) {
     a.beta1 = float(o_.beta1), a.beta2 = float(o_.beta2), a.eps = float(o_.eps);
     a.bc1 = float(1.0 - std::pow(o_.beta1, double(slot.t)));
     a.bc2 = float(1.0 - std::pow(o_.beta2, double(slot.t)));
-    if (slot.p->value.device().is_cuda())
-      update_cuda(slot.p->value, slot.p->grad, slot.m, slot.v, a);
-    else
-      update_cpu(slot.p->value, slot.p->grad, slot.m, slot.v, a);
-    slot.p->sync_compute();
+    Parameter& p = *slot.p;
+    if (p.value.device().is_cuda()) {
+      const bool separate = p.compute.defined() && p.compute.data() != p.value.data();
+      update_cuda(p.value, p.grad, slot.m, slot.v, a, separate ? &p.compute : nullptr);
+    } else {
+      update_cpu(p.value, p.grad, slot.m, slot.v, a);
+      p.sync_compute();
+    }
   }
 }
 

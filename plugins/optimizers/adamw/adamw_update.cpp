@@ -19,7 +19,7 @@ void update_cpu(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const UpdateAr
 }
 
 #if !VPMOE_HAS_CUDA
-void update_cuda(Tensor&, const Tensor&, Tensor&, Tensor&, const UpdateArgs&) {
+void update_cuda(Tensor&, const Tensor&, Tensor&, Tensor&, const UpdateArgs&, Tensor*) {
   throw Error("optimizer.adamw: this build has no CUDA parts");
 }
 #endif

@@ -11,6 +11,8 @@ struct UpdateArgs {
 };
 
 void update_cpu(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const UpdateArgs& a);
-void update_cuda(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const UpdateArgs& a);
+// compute: the parameter's bf16 weights, refreshed from w in the same pass (or null).
+void update_cuda(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const UpdateArgs& a,
+                 Tensor* compute = nullptr);
 
 }  // namespace vpmoe::adamw

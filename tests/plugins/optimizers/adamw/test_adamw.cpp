@@ -1,11 +1,12 @@
 // optimizer.adamw: three steps against a double-precision reference written from the spec's
 // formulas (bias correction, decoupled weight decay on flagged parameters only), state save /
 // load giving bit-identical next steps, refused state, config errors, the plugin, and CUDA
-// against the CPU bit for bit.
+// against the CPU bit for bit (with the bf16 compute weights refreshed in the pass).
 #include "adamw.h"
 #include "core/ops_cpu/cpu_test_util.h"
 #include "registry/plugin_loader.h"
 #include "vpmoe/config.h"
+#include "vpmoe/ops.h"
 
 namespace vpmoe::testing {
 namespace {
@@ -155,6 +156,35 @@ TEST(OptimizerAdamW, CudaMatchesCpuBitForBit) {
   }
   EXPECT_EQ(hc.w.value.to_floats(), hg.w.value.to_floats());
   EXPECT_EQ(hc.b.value.to_floats(), hg.b.value.to_floats());
+}
+
+// Sizes past the 4-wide loads' tail, and a parameter with bf16 compute weights: the update
+// is the CPU's bit for bit and the bf16 copy is the new weights rounded, refreshed in the pass.
+TEST(OptimizerAdamW, CudaMatchesCpuWithBf16ComputeWeights) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Config c = config();
+  for (std::int64_t n : {4099, 4096, 3}) {
+    std::mt19937 g(7);
+    const Tensor w0 = rand_tensor(g, {n});
+    Parameter pc = Parameter::make("w", {n}, ParamRole::embedding, Device::cpu());
+    Parameter pg = Parameter::make("w", {n}, ParamRole::embedding, Device::cuda(0), true);
+    pc.value.copy_from(w0);
+    pg.value.copy_from(w0);
+    pg.sync_compute();
+    ASSERT_NE(pg.compute.data(), pg.value.data());
+    auto oc = make(c), og = make(c);
+    oc->add_parameters({&pc});
+    og->add_parameters({&pg});
+    for (int s = 0; s < 3; ++s) {
+      const Tensor gr = rand_tensor(g, {n});
+      pc.grad.copy_from(gr);
+      pg.grad.copy_from(gr);
+      oc->step(OptimizerStep{s, 1e-2, 0.1});
+      og->step(OptimizerStep{s, 1e-2, 0.1});
+    }
+    EXPECT_EQ(pc.value.to_floats(), pg.value.to_floats()) << n;
+    EXPECT_EQ(pg.compute.to_floats(), ops::cast_to(pc.value, DType::bf16).to_floats()) << n;
+  }
 }
 
 }  // namespace
