@@ -7,7 +7,8 @@
 
 namespace vpmoe::host::train {
 
-ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
+ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm,
+                          bool scale_grads) {
   ClipResult r;
   if (params.empty()) return r;
   std::vector<Tensor> grads;
@@ -22,7 +23,9 @@ ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm
   if (!r.finite || max_norm <= 0) return r;
   const double coeff = max_norm / (r.norm + 1e-6);
   if (coeff < 1) {
-    for (Tensor& g : grads) ops::scale(g, float(coeff), g);
+    r.scale = float(coeff);
+    if (scale_grads)
+      for (Tensor& g : grads) ops::scale(g, r.scale, g);
     r.clipped = true;
   }
   return r;

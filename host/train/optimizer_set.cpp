@@ -23,11 +23,11 @@ OptimizerSet::OptimizerSet(const Config& c, const Registry& reg,
   }
 }
 
-std::map<OptimizerGroup, double> OptimizerSet::step(std::int64_t s) {
+std::map<OptimizerGroup, double> OptimizerSet::step(std::int64_t s, float grad_scale) {
   std::map<OptimizerGroup, double> lrs;
   for (Group& g : groups_) {
     const double lr = g.schedule.at(s);
-    g.optimizer->step(OptimizerStep{s, lr, weight_decay_});
+    g.optimizer->step(OptimizerStep{s, lr, weight_decay_, grad_scale});
     lrs[g.group] = lr;
   }
   return lrs;

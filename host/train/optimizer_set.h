@@ -26,9 +26,9 @@ class OptimizerSet {
 
   // Unknown optimizer names fail with the names the registry has.
   OptimizerSet(const Config& c, const Registry& reg, const std::vector<Parameter*>& params);
-  // One update of every group with step s's learning rates and [train] weight_decay; returns
-  // each group's learning rate (for the metrics).
-  std::map<OptimizerGroup, double> step(std::int64_t s);
+  // One update of every group with step s's learning rates and [train] weight_decay, every
+  // grad read times grad_scale (the clip's factor); returns each group's learning rate.
+  std::map<OptimizerGroup, double> step(std::int64_t s, float grad_scale = 1.f);
   // Every group's state, keys prefixed "<group>/".
   std::map<std::string, Tensor> state() const;
   void load_state(const std::map<std::string, Tensor>& state);

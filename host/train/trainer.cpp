@@ -76,7 +76,8 @@ double Trainer::evaluate(BatchSource& data, int k) {
 
 StepMetrics Trainer::step(BatchSource& data, int k) {
   StepMetrics m = accumulate(data, k);
-  const ClipResult clip = clip_grad_norm(params_, c_.train.clip_grad);
+  // The clip's factor goes to the optimizers, which read the grads anyway.
+  const ClipResult clip = clip_grad_norm(params_, c_.train.clip_grad, /*scale_grads=*/false);
   m.grad_norm = clip.norm;
   ++iteration_;
   if (!clip.finite || !std::isfinite(m.loss)) {
@@ -96,7 +97,7 @@ StepMetrics Trainer::step(BatchSource& data, int k) {
     moe->finish_step(dp_);
     if (moe->last_step_stats().cv >= m.load.cv) m.load = moe->last_step_stats();
   }
-  const auto lrs = opt_.step(updates_++);
+  const auto lrs = opt_.step(updates_++, clip.scale);
   if (!lrs.empty())
     m.lr = lrs.count(OptimizerGroup::matrix) ? lrs.at(OptimizerGroup::matrix) : lrs.begin()->second;
   return m;

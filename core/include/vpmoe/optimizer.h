@@ -32,6 +32,9 @@ struct OptimizerStep {
   std::int64_t step = 0;  // 0-based index of this update
   double lr = 0;
   double weight_decay = 0;  // multiplied by each parameter's weight_decay flag
+  // Every grad is read times this, with the bits of scaling it in place first (g * grad_scale
+  // in f32): the global-norm clip's factor, applied in the optimizer's own pass over the grads.
+  float grad_scale = 1.f;
 };
 
 // Steps a list of parameters given their fp32 main grads; saves and restores its state.

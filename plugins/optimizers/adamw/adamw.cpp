@@ -30,6 +30,7 @@ void AdamW::step(const OptimizerStep& s) {
     a.beta1 = float(o_.beta1), a.beta2 = float(o_.beta2), a.eps = float(o_.eps);
     a.bc1 = float(1.0 - std::pow(o_.beta1, double(slot.t)));
     a.bc2 = float(1.0 - std::pow(o_.beta2, double(slot.t)));
+    a.grad_scale = s.grad_scale;
     Parameter& p = *slot.p;
     if (p.value.device().is_cuda()) {
       const bool separate = p.compute.defined() && p.compute.data() != p.value.data();

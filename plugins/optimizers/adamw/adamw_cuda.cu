@@ -20,6 +20,7 @@ struct Elem {
 // One element, the same float operations as update_cpu.
 __device__ __forceinline__ Elem adam(float w, float g, float m, float v, float decay,
                                      const UpdateArgs& a) {
+  g *= a.grad_scale;
   m = a.beta1 * m + (1.f - a.beta1) * g;
   v = a.beta2 * v + (1.f - a.beta2) * g * g;
   const float u = (m / a.bc1) / (sqrtf(v / a.bc2) + a.eps);

@@ -11,8 +11,9 @@ void update_cpu(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const UpdateAr
   const float* pg = g.data_as<const float>();
   const float decay = 1.f - a.lr * a.wd;
   for (std::int64_t i = 0, n = w.numel(); i < n; ++i) {
-    pm[i] = a.beta1 * pm[i] + (1.f - a.beta1) * pg[i];
-    pv[i] = a.beta2 * pv[i] + (1.f - a.beta2) * pg[i] * pg[i];
+    const float g = pg[i] * a.grad_scale;
+    pm[i] = a.beta1 * pm[i] + (1.f - a.beta1) * g;
+    pv[i] = a.beta2 * pv[i] + (1.f - a.beta2) * g * g;
     const float u = (pm[i] / a.bc1) / (std::sqrt(pv[i] / a.bc2) + a.eps);
     pw[i] = pw[i] * decay - a.lr * u;
   }

@@ -85,14 +85,14 @@ void NorMuon::step(const OptimizerStep& s) {
       // U's sums of squares come out of the momentum pass.
       Tensor sumsq = sumsq_buffer(b.count, b.m * b.n, b.device);
       x = Tensor::empty(shape, bf16 ? DType::bf16 : DType::f32, b.device);
-      nesterov_momentum(grads, b.momentum, x, mu, &sumsq);
+      nesterov_momentum(grads, b.momentum, x, mu, &sumsq, s.grad_scale);
       if (bf16)
         scale = frobenius_scales(sumsq, factor, eps);
       else
         frobenius_normalize(x, x, factor, eps, &sumsq);
     } else {
       Tensor u = Tensor::empty(shape, DType::f32, b.device);
-      nesterov_momentum(grads, b.momentum, u, mu);
+      nesterov_momentum(grads, b.momentum, u, mu, nullptr, s.grad_scale);
       if (bf16) {
         scale = frobenius_scales(sumsq_of(u), factor, eps);
         x = ops::cast_to(u, DType::bf16);

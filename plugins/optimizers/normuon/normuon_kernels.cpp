@@ -24,8 +24,8 @@ Tensor sumsq_buffer(std::int64_t matrices, std::int64_t per_matrix, Device d) {
 }
 
 void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, float mu,
-                       Tensor* sumsq) {
-  if (m.device().is_cuda()) return cuda::nesterov_momentum(grads, m, u, mu, sumsq);
+                       Tensor* sumsq, float grad_scale) {
+  if (m.device().is_cuda()) return cuda::nesterov_momentum(grads, m, u, mu, sumsq, grad_scale);
   check_f32(u, "nesterov_momentum output");
   const std::int64_t B = m.size(0), per = B ? m.numel() / B : 0;
   std::int64_t first = 0;
@@ -35,7 +35,7 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
     const float* pg = g.data_as<const float>();
     float *pm = m.data_as<float>() + first * per, *pu = u.data_as<float>() + first * per;
     for (std::int64_t i = 0, n = g.numel(); i < n; ++i) {
-      const float gi = pg[i];
+      const float gi = pg[i] * grad_scale;
       pm[i] = mu * pm[i] + (1.f - mu) * gi;
       pu[i] = (1.f - mu) * gi + mu * pm[i];
     }
@@ -200,7 +200,7 @@ namespace cuda {
 std::int64_t sumsq_pieces(std::int64_t) {
   no_cuda();
 }
-void nesterov_momentum(const std::vector<Tensor>&, Tensor&, Tensor&, float, Tensor*) {
+void nesterov_momentum(const std::vector<Tensor>&, Tensor&, Tensor&, float, Tensor*, float) {
   no_cuda();
 }
 Tensor sumsq_of(const Tensor&) {

@@ -77,8 +77,8 @@ __device__ __forceinline__ int entry_of(const T& t, long long b) {
 // elements lo + 4 t + 4 blockDim q .. + 3 (whole float4s when kVec: per % 4 == 0, aligned), so
 // both kernels add the same squares in the same order whatever their loads.
 template <class TO, bool kVec>
-__global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, long long per, int chunks,
-                                double* partial) {
+__global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, float gs, long long per,
+                                int chunks, double* partial) {
   const long long c = blockIdx.x, lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
   const long long mats = t.first[t.entries] - t.first[0];
   for (long long j = blockIdx.y; j < mats; j += gridDim.y) {
@@ -100,8 +100,9 @@ __global__ void nesterov_kernel(GradTable t, float* m, TO* u, float mu, long lon
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         if (q >= n) break;
-        mq[q] = mu * mq[q] + (1.f - mu) * gq[q];
-        uq[q] = (1.f - mu) * gq[q] + mu * mq[q];
+        const float gi = gq[q] * gs;
+        mq[q] = mu * mq[q] + (1.f - mu) * gi;
+        uq[q] = (1.f - mu) * gi + mu * mq[q];
         ss += double(uq[q]) * uq[q];
       }
       if constexpr (kVec) {
@@ -345,7 +346,7 @@ std::int64_t sumsq_pieces(std::int64_t per) {
 }
 
 void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, float mu,
-                       Tensor* sumsq) {
+                       Tensor* sumsq, float grad_scale) {
   const long long B = m.size(0), per = B ? m.numel() / B : 0;
   if (m.numel() == 0) return;
   if (m.dtype() != DType::f32 || u.numel() != m.numel())
@@ -380,8 +381,8 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
     by_dtype(u, "nesterov_momentum output", [&](auto z) {
       using TO = decltype(z);
       auto kernel = vec ? nesterov_kernel<TO, true> : nesterov_kernel<TO, false>;
-      kernel<<<grid, kThreads, 0, L.stream()>>>(t, m.data_as<float>(), u.data_as<TO>(), mu, per,
-                                                chunks, partial);
+      kernel<<<grid, kThreads, 0, L.stream()>>>(t, m.data_as<float>(), u.data_as<TO>(), mu,
+                                                grad_scale, per, chunks, partial);
     });
   }
   if (first != B) throw Error("optimizer.normuon (CUDA): grads do not fill the bucket");

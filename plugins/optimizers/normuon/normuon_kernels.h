@@ -17,8 +17,9 @@ Tensor sumsq_buffer(std::int64_t matrices, std::int64_t per_matrix, Device d);
 // order, their counts summing to m's), so gathering costs no extra pass. u is f32 or, on
 // CUDA, bf16 (the Polar Express work copy, unnormalised). With sumsq (a sumsq_buffer) it also
 // sums u's squares (of the f32 values), saving a read of u. One launch per 32 parameters.
+// Each grad is read times grad_scale (the clip's factor; the bits of scaling it first).
 void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, float mu,
-                       Tensor* sumsq = nullptr);
+                       Tensor* sumsq = nullptr, float grad_scale = 1.f);
 void nesterov_momentum(const Tensor& g, Tensor& m, Tensor& u, float mu, Tensor* sumsq = nullptr);
 // The sums nesterov_momentum gives, from u [B, r, c] f32 (the separate passes).
 Tensor sumsq_of(const Tensor& u);
@@ -66,7 +67,7 @@ void apply_scaled_update(Tensor& w, const Tensor& o, const Tensor& f, float deca
 namespace cuda {
 std::int64_t sumsq_pieces(std::int64_t per_matrix);
 void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, float mu,
-                       Tensor* sumsq);
+                       Tensor* sumsq, float grad_scale);
 Tensor sumsq_of(const Tensor& u);
 Tensor frobenius_scales(const Tensor& sumsq, float factor, float eps);
 void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,

@@ -1,6 +1,6 @@
 // Global-norm clipping: the norm over every grad, scaling only above the threshold (by
-// max / (norm + 1e-6)), measuring only with max <= 0, and a non-finite norm reported with the
-// grads left alone.
+// max / (norm + 1e-6)), measuring only with max <= 0, the factor alone for the optimizers, and
+// a non-finite norm reported with the grads left alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -35,6 +35,16 @@ TEST(GradClip, ScalesOnlyAboveTheThreshold) {
   EXPECT_FLOAT_EQ(t.a.grad.to_floats()[0], 3.f * c);
   EXPECT_FLOAT_EQ(t.b.grad.to_floats()[1], 4.f * c);
   EXPECT_NEAR(clip_grad_norm(t.list(), 0.0).norm, 1.0, 1e-5) << "measure only";
+}
+
+// Leaving the factor to the optimizers: the same factor, the grads untouched.
+TEST(GradClip, FactorOnlyLeavesTheGrads) {
+  Two t(3, 0, 0, 4);  // norm 5
+  const auto r = clip_grad_norm(t.list(), 1.0, /*scale_grads=*/false);
+  EXPECT_TRUE(r.clipped);
+  EXPECT_EQ(r.scale, float(1.0 / (5.0 + 1e-6)));
+  EXPECT_EQ(t.a.grad.to_floats()[0], 3.f);
+  EXPECT_EQ(clip_grad_norm(t.list(), 10.0, false).scale, 1.f) << "below the threshold";
 }
 
 TEST(GradClip, NonFiniteNormLeavesTheGrads) {

@@ -187,5 +187,32 @@ TEST(OptimizerAdamW, CudaMatchesCpuWithBf16ComputeWeights) {
   }
 }
 
+// A step that reads every grad times grad_scale (the clip's factor) is, bit for bit, the step on
+// grads scaled in place first, on the CPU and on CUDA.
+TEST(OptimizerAdamW, GradScaleIsTheScaledGrads) {
+  const Config c = config();
+  std::vector<Device> devices{Device::cpu()};
+  if (cuda_available()) devices.push_back(Device::cuda(0));
+  for (Device d : devices) {
+    std::mt19937 g(5), g2(5);
+    Params ha(g, d), hb(g2, d);
+    auto oa = make(c), ob = make(c);
+    oa->add_parameters(ha.list());
+    ob->add_parameters(hb.list());
+    std::mt19937 gg(6);
+    for (int s = 0; s < 3; ++s) {
+      const Tensor gw = rand_tensor(gg, {3, 5}), gb = rand_tensor(gg, {5});
+      ha.w.grad.copy_from(gw), ha.b.grad.copy_from(gb);
+      hb.w.grad.copy_from(gw), hb.b.grad.copy_from(gb);
+      ops::scale(hb.w.grad, 0.37f, hb.w.grad);
+      ops::scale(hb.b.grad, 0.37f, hb.b.grad);
+      oa->step(OptimizerStep{s, 1e-2, 0.1, 0.37f});
+      ob->step(OptimizerStep{s, 1e-2, 0.1});
+    }
+    EXPECT_EQ(ha.w.value.to_floats(), hb.w.value.to_floats()) << d.str();
+    EXPECT_EQ(ha.b.value.to_floats(), hb.b.value.to_floats()) << d.str();
+  }
+}
+
 }  // namespace
 }  // namespace vpmoe::testing

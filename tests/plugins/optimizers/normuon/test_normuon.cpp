@@ -537,5 +537,37 @@ TEST(OptimizerNorMuon, CudaMatchesCpu) {
   }
 }
 
+// A step that reads every grad times grad_scale (the clip's factor) is, bit for bit, the step on
+// grads scaled in place first, on the CPU and on CUDA, fused and separate passes.
+TEST(OptimizerNorMuon, GradScaleIsTheScaledGrads) {
+  std::vector<Device> devices{Device::cpu()};
+  if (cuda_available()) devices.push_back(Device::cuda(0));
+  for (Device d : devices)
+    for (bool fused : {true, false}) {
+      std::mt19937 ga(6), gb(6);
+      Model a(ga, d), b(gb, d);
+      std::vector<Parameter*> pa = a.list(), pb = b.list();
+      normuon::NorMuonOptions o;
+      o.fused_passes = fused;
+      normuon::NorMuon oa{o}, ob{o};
+      oa.add_parameters(pa);
+      ob.add_parameters(pb);
+      std::mt19937 g(7);
+      for (int step = 0; step < 2; ++step) {
+        for (std::size_t i = 0; i < pa.size(); ++i) {
+          const Tensor gr = rand_tensor(g, pa[i]->value.shape());
+          pa[i]->grad.copy_from(gr);
+          pb[i]->grad.copy_from(gr);
+          ops::scale(pb[i]->grad, 0.37f, pb[i]->grad);
+        }
+        oa.step(OptimizerStep{step, 0.02, 0.1, 0.37f});
+        ob.step(OptimizerStep{step, 0.02, 0.1});
+      }
+      for (std::size_t i = 0; i < pa.size(); ++i)
+        EXPECT_EQ(pa[i]->value.to_floats(), pb[i]->value.to_floats())
+            << pa[i]->name << " on " << d.str() << (fused ? " fused" : " separate");
+    }
+}
+
 }  // namespace
 }  // namespace vpmoe::testing
