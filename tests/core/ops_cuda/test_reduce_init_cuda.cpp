@@ -57,6 +57,22 @@ TEST(OpsCuda, GlobalL2Norm) {
   Tensor empty_out = scalar_gpu();
   ops::global_l2_norm(std::span<const Tensor>(), empty_out);
   EXPECT_EQ(empty_out.item(), 0.f);
+  // A view that starts off the 16-byte grid is read with single loads in the same order as
+  // the aligned copy with packed ones: the same bits.
+  for (DType dt : kDtypes) {
+    Pair p = random_pair({3, 4099}, dt);
+    const Tensor view = p.dev.view({-1}).slice(1, 3 * 4099), copy = view.clone();
+    ASSERT_NE(reinterpret_cast<std::uintptr_t>(view.data()) % 16, 0u);
+    Tensor a = scalar_gpu(), b = scalar_gpu();
+    ops::global_l2_norm(std::span<const Tensor>(&view, 1), a);
+    ops::global_l2_norm(std::span<const Tensor>(&copy, 1), b);
+    EXPECT_EQ(bytes_of(a), bytes_of(b)) << dt_str(dt);
+    Tensor s = scalar_gpu();
+    ops::sum(view, s);
+    Tensor s2 = scalar_gpu();
+    ops::sum(copy, s2);
+    EXPECT_EQ(bytes_of(s), bytes_of(s2)) << "sum " << dt_str(dt);
+  }
 }
 
 // CUDA init must give the CPU's bits: f32 directly, bf16 as float_to_bf16 of the CPU's f32.

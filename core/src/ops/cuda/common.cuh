@@ -48,7 +48,7 @@ struct alignas(16) Pack {
   T v[kVec];
 };
 
-inline bool aligned16(const void* p) {
+__host__ __device__ inline bool aligned16(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
 }
 

@@ -10,7 +10,9 @@ namespace vpmoe::ops::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr std::int64_t kChunk = 1 << 16;  // elements per first-stage block
+// Elements per first-stage block: small enough that a tensor of a few million elements
+// still spreads over the device (a norm over many such tensors runs them one after another).
+constexpr std::int64_t kChunk = 1 << 13;
 constexpr int kMaxBlocks = 1024;
 
 enum class Kind { sum, max, sumsq };
@@ -30,20 +32,35 @@ __device__ __forceinline__ float block_reduce(float v) {
     return block_sum(v);
 }
 
-// Stage 1 for one tensor: block b covers a fixed grid-stride share of [0, n).
+template <Kind K>
+__device__ __forceinline__ void accumulate(float& acc, float v) {
+  if constexpr (K == Kind::max) {
+    // fmaxf drops NaN; keep it so that max() reports a NaN input
+    acc = (v != v || acc != acc) ? NAN : fmaxf(acc, v);
+  } else if constexpr (K == Kind::sumsq) {
+    acc += v * v;
+  } else {
+    acc += v;
+  }
+}
+
+// Stage 1 for one tensor: block b covers a fixed grid-stride share of [0, n), thread t the packs
+// of kVec elements t, t + stride, ..., each in element order: one 16-byte load a pack when x is
+// aligned, single loads otherwise, the same sums either way.
 template <Kind K, class T>
 __global__ void reduce_partial(std::int64_t n, const T* x, float* partial) {
   float acc = K == Kind::max ? -INFINITY : 0.f;
-  std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += stride) {
-    float v = to_f(x[i]);
-    if constexpr (K == Kind::max) {
-      // fmaxf drops NaN; keep it so that max() reports a NaN input
-      acc = (v != v || acc != acc) ? NAN : fmaxf(acc, v);
-    } else if constexpr (K == Kind::sumsq) {
-      acc += v * v;
+  const bool vec = aligned16(x);
+  const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+  for (std::int64_t p = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; p * kVec < n;
+       p += stride) {
+    const std::int64_t base = p * kVec;
+    if (vec && base + kVec <= n) {
+      const Pack<T> v = reinterpret_cast<const Pack<T>*>(x)[p];
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) accumulate<K>(acc, to_f(v.v[j]));
     } else {
-      acc += v;
+      for (std::int64_t i = base; i < base + kVec && i < n; ++i) accumulate<K>(acc, to_f(x[i]));
     }
   }
   acc = block_reduce<K>(acc);
