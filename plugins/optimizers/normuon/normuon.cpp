@@ -53,6 +53,11 @@ void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
     bucket->entries.push_back(Entry{p, 0, bucket->count, count});
     bucket->count += count;
   }
+  // The largest buckets first: while the device works through them, the host queues the
+  // small buckets' short kernels, whose launches would otherwise leave it idle.
+  std::stable_sort(buckets_.begin(), buckets_.end(), [](const Bucket& x, const Bucket& y) {
+    return x.count * x.m * x.n > y.count * y.m * y.n;
+  });
   // Zero state for the buckets as they now are (nothing has been stepped yet).
   for (Bucket& b : buckets_)
     if (!b.momentum.defined() || b.momentum.size(0) != b.count) {
@@ -64,15 +69,7 @@ void NorMuon::add_parameters(const std::vector<Parameter*>& params) {
 void NorMuon::step(const OptimizerStep& s) {
   stepped_ = true;
   const float mu = float(o_.momentum), factor = float(1.0 + o_.safety_factor), eps = 1e-6f;
-  // The largest buckets first: while the device works through them the host queues the
-  // small buckets' short kernels, whose launches would otherwise leave it idle.
-  std::vector<Bucket*> order;
-  for (Bucket& b : buckets_) order.push_back(&b);
-  std::stable_sort(order.begin(), order.end(), [](const Bucket* x, const Bucket* y) {
-    return x->count * x->m * x->n > y->count * y->m * y->n;
-  });
-  for (Bucket* bp : order) {
-    Bucket& b = *bp;
+  for (Bucket& b : buckets_) {
     std::vector<Tensor> grads;
     for (const Entry& e : b.entries) grads.push_back(matrices(e.p->grad, e));
     // The Nesterov update U of every matrix of the bucket, as the Polar Express work copy X:

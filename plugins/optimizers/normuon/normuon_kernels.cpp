@@ -82,16 +82,12 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
   if (in.device().is_cuda()) return cuda::frobenius_normalize(in, out, factor, eps, sumsq);
   check_f32(in, "frobenius_normalize input");
   check_f32(out, "frobenius_normalize output");
+  const Tensor scale = frobenius_scales(sumsq ? *sumsq : sumsq_of(in), factor, eps);
   const std::int64_t B = in.size(0), per = in.numel() / (B ? B : 1);
   for (std::int64_t b = 0; b < B; ++b) {
     const float* p = in.data_as<const float>() + b * per;
     float* q = out.data_as<float>() + b * per;
-    double ss = 0;
-    if (sumsq)
-      ss = sumsq->data_as<const double>()[b];
-    else
-      for (std::int64_t i = 0; i < per; ++i) ss += double(p[i]) * p[i];
-    const float inv = float(1.0 / (std::sqrt(ss) * factor + eps));
+    const float inv = scale.data_as<const float>()[b];
     for (std::int64_t i = 0; i < per; ++i) q[i] = p[i] * inv;
   }
 }

@@ -21,6 +21,10 @@ constexpr int kThreads = 256;
 constexpr long long kChunk = 4096;  // elements per block of a per-matrix reduction
 constexpr int kTable = 32;          // parameters per launch of a table kernel
 
+bool aligned(const void* p, std::size_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+}
+
 unsigned grid_for(long long n) {
   return unsigned(std::min<long long>((n + kThreads - 1) / kThreads, 132LL * 16));
 }
@@ -134,19 +138,17 @@ __global__ void sumsq_kernel(const float* x, long long per, int chunks, double* 
   if (threadIdx.x == 0) partial[b * chunks + c] = total;
 }
 
+// out_b = x_b * scale[b], chunk c of matrix b per block (c, b).
 template <class TO>
-__global__ void frobenius_scale_kernel(const float* x, TO* out, long long per, int chunks,
-                                       const double* partial, float factor, float eps) {
+__global__ void frobenius_scale_kernel(const float* x, TO* out, long long per, const float* scale) {
   const long long b = blockIdx.y, c = blockIdx.x;
-  double ss = 0;
-  for (int i = 0; i < chunks; ++i) ss += partial[b * chunks + i];
-  const float inv = float(1.0 / (sqrt(ss) * factor + eps));
+  const float inv = scale[b];
   const long long lo = c * kChunk, hi = lo + kChunk < per ? lo + kChunk : per;
   for (long long i = lo + threadIdx.x; i < hi; i += blockDim.x)
     store(out + b * per + i, x[b * per + i] * inv);
 }
 
-// The Frobenius factor of each matrix, as frobenius_scale_kernel forms it.
+// The Frobenius factor of each matrix, 1 / (||x_b|| factor + eps), from its chunks' sums.
 __global__ void frobenius_scales_kernel(long long B, int chunks, const double* partial,
                                         float factor, float eps, float* out) {
   const long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -356,9 +358,6 @@ void nesterov_momentum(const std::vector<Tensor>& grads, Tensor& m, Tensor& u, f
     throw Error("optimizer.normuon (CUDA): the sumsq buffer does not fit the matrices");
   CudaLaunch L(m.device(), "optimizer.normuon");
   double* partial = sumsq ? sumsq->data_as<double>() : nullptr;
-  auto aligned = [](const void* p, std::size_t a) {
-    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
-  };
   bool vec = per % 4 == 0 && aligned(m.data(), 16) && aligned(u.data(), 4 * dtype_size(u.dtype()));
   long long first = 0;
   for (std::size_t g0 = 0; g0 < grads.size(); g0 += kTable) {
@@ -418,22 +417,13 @@ void frobenius_normalize(const Tensor& in, Tensor& out, float factor, float eps,
   const long long B = in.size(0);
   if (B == 0 || in.numel() == 0) return;
   const long long per = in.numel() / B;
-  const int chunks = int(sumsq_pieces(per));
+  const Tensor scale = frobenius_scales(sumsq ? *sumsq : sumsq_of(in), factor, eps);
   CudaLaunch L(in.device(), "optimizer.normuon");
-  const dim3 grid{unsigned(chunks), unsigned(B), 1u};
-  Tensor partial;
-  if (sumsq) {
-    partial = *sumsq;
-  } else {
-    partial = Tensor::empty({B * chunks}, DType::i64, in.device());  // doubles
-    sumsq_kernel<<<grid, kThreads, 0, L.stream()>>>(in.data_as<const float>(), per, chunks,
-                                                    partial.data_as<double>());
-  }
+  const dim3 grid{unsigned(sumsq_pieces(per)), unsigned(B), 1u};
   by_dtype(out, "frobenius_normalize output", [&](auto t) {
     using TO = decltype(t);
-    frobenius_scale_kernel<TO>
-        <<<grid, kThreads, 0, L.stream()>>>(in.data_as<const float>(), out.data_as<TO>(), per,
-                                            chunks, partial.data_as<double>(), factor, eps);
+    frobenius_scale_kernel<TO><<<grid, kThreads, 0, L.stream()>>>(
+        in.data_as<const float>(), out.data_as<TO>(), per, scale.data_as<const float>());
   });
   L.check("frobenius normalisation");
 }
@@ -449,10 +439,8 @@ void polynomial(const Tensor& a, const Tensor& a2, Tensor& out, float ca, float 
   CudaLaunch L(a.device(), "optimizer.normuon");
   const dim3 grid{unsigned((k * k + 4 * kThreads - 1) / (4 * kThreads)),
                   unsigned(std::min<long long>(B, 65535)), 1u};
-  auto aligned = [](const Tensor& t) {
-    return reinterpret_cast<std::uintptr_t>(t.data()) % (4 * dtype_size(t.dtype())) == 0;
-  };
-  const bool vec = (k * k) % 4 == 0 && aligned(a) && aligned(a2) && aligned(out);
+  const bool vec = (k * k) % 4 == 0 && aligned(a.data(), 4 * dtype_size(a.dtype())) &&
+                   aligned(a2.data(), 16) && aligned(out.data(), 4 * dtype_size(out.dtype()));
   by_dtype(a, "polynomial", [&](auto t) {
     using T = decltype(t);
     auto kernel = vec ? polynomial_kernel<T, true> : polynomial_kernel<T, false>;
@@ -479,8 +467,7 @@ Tensor neuron_factors(const Tensor& o, Tensor& v, float beta2, float eps) {
     while (lanes < 32 && 16LL * lanes < n) lanes *= 2;
     const long long warps = (rows + 32 / lanes - 1) / (32 / lanes);
     const unsigned row_blocks = unsigned((warps * 32 + kThreads - 1) / kThreads);
-    const bool vec =
-        n % 4 == 0 && reinterpret_cast<std::uintptr_t>(o.data()) % (4 * sizeof(TI)) == 0;
+    const bool vec = n % 4 == 0 && aligned(o.data(), 4 * sizeof(TI));
     auto rows_kernel = vec ? neuron_rows_kernel<TI, true> : neuron_rows_kernel<TI, false>;
     rows_kernel<<<row_blocks, kThreads, 0, L.stream()>>>(
         o.data_as<const TI>(), rows, n, lanes, v.data_as<float>(), scale.data_as<float>(),
@@ -524,9 +511,6 @@ void apply_scaled_update(std::vector<UpdateTarget>& targets, const Tensor& o, co
   const long long rows = f.numel(), n = rows ? o.numel() / rows : 0;
   if (rows == 0 || n == 0) return;
   CudaLaunch L(o.device(), "optimizer.normuon");
-  auto aligned = [](const void* p, std::size_t a) {
-    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
-  };
   bool vec = n % 4 == 0 && aligned(o.data(), 4 * dtype_size(o.dtype()));
   long long row = 0;
   std::vector<UpdateTable> tables;
