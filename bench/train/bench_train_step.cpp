@@ -21,6 +21,7 @@
 #include "train/optimizer_set.h"
 #include "train/trainer.h"
 #include "vpmoe/comm.h"
+#include "vpmoe/parallel.h"
 #include "vpmoe/config.h"
 
 using namespace vpmoe;
@@ -42,8 +43,8 @@ int main(int argc, char** argv) {
   const Device dev = Device::cuda(0);
   auto model = build_model(c, reg, ModelTarget{dev, true, c.run.seed});
   OptimizerSet opt(c, reg, model->parameters());
-  auto dp = single_process_comm();
-  Trainer trainer(c, *model, opt, *dp);
+  const auto ps = single_process_state();
+  Trainer trainer(c, *model, opt, *ps);
   const std::int64_t B = c.train.micro_batch_size, T = c.attention.max_sequence_length;
   const int k = c.train.global_batch_size / c.train.micro_batch_size;
   MockSource data(c.tokenizer.vocab_size, B, T, c.run.seed, dev);

@@ -38,6 +38,7 @@ std::unique_ptr<model::GptModel> build_model(const Config& c, const Registry& re
     a.device = t.device;
     a.bf16_compute = t.bf16;
     a.seed = t.seed;
+    a.parallel = t.parallel;
     a.positional = std::shared_ptr<Positional>(
         global ? create<Positional>(c, reg, "plugins.positional_global", pc.positional_global, a)
                : create<Positional>(c, reg, "plugins.positional_local", pc.positional_local, a));

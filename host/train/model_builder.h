@@ -9,6 +9,7 @@
 
 #include "model/gpt_model.h"
 #include "vpmoe/config.h"
+#include "vpmoe/parallel.h"
 #include "vpmoe/registry.h"
 
 namespace vpmoe::host::train {
@@ -17,6 +18,7 @@ struct ModelTarget {
   Device device;
   bool bf16 = false;  // bf16 compute (CUDA)
   std::uint64_t seed = 1234;
+  std::shared_ptr<const ParallelState> parallel;  // null: one process
 };
 
 std::unique_ptr<model::GptModel> build_model(const Config& c, const Registry& reg,

@@ -11,6 +11,7 @@
 #include "train/trainer.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/log.h"
+#include "vpmoe/parallel.h"
 #include "vpmoe/tokenizer.h"
 
 namespace vpmoe::host::train {
@@ -58,8 +59,8 @@ std::string checkpoint_dir(const Config& c) {
 RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   const Device device = choose_device(c);
   const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
-  std::shared_ptr<Comm> dp = o.comm;
-  if (!dp && log::world_size() > 1) {
+  std::shared_ptr<Comm> world = o.comm;
+  if (!world && log::world_size() > 1) {
     // Several processes: data parallelism over MPI, the CPU path (NCCL is not built yet).
     if (!mpi_available())
       throw Error("this launch has " + std::to_string(log::world_size()) +
@@ -68,10 +69,15 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
       throw Error(
           "data parallelism on CUDA needs NCCL, which is not built yet: run one process "
           "per run, or [run] device = \"cpu\" under mpirun");
-    dp = mpi_world_comm();
-    log::set_rank(dp->rank(), dp->size());
+    world = mpi_world_comm();
+    log::set_rank(world->rank(), world->size());
   }
-  if (!dp) dp = single_process_comm();
+  if (!world) world = single_process_comm();
+  set_comm_timeout(c.parallel.timeout_s);
+  const std::shared_ptr<ParallelState> ps = make_parallel_state(
+      world, c.parallel.tensor_model_parallel_size, c.parallel.expert_model_parallel_size);
+  log::info(ps->layout.describe(c.moe.num_experts));
+  Comm* dp = ps->dp.get();
   const int mb = c.train.micro_batch_size, G = c.train.global_batch_size;
   if (G % (mb * dp->size()) != 0)
     c.fail("train.global_batch_size",
@@ -84,9 +90,9 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   log::info("device " + device_name(device) + (bf16 ? ", bf16 compute" : ", fp32") + "; " +
             std::to_string(k) + " micro-batch(es) of " + std::to_string(mb) + " x " +
             std::to_string(T) + " tokens per step");
-  auto model = build_model(c, reg, ModelTarget{device, bf16, c.run.seed});
+  auto model = build_model(c, reg, ModelTarget{device, bf16, c.run.seed, ps});
   OptimizerSet opt(c, reg, model->parameters());
-  Trainer trainer(c, *model, opt, *dp);
+  Trainer trainer(c, *model, opt, *ps);
 
   std::unique_ptr<BatchSource> train, valid;
   if (c.data.source == "mock") {

@@ -9,8 +9,8 @@
 
 namespace vpmoe::host::train {
 
-Trainer::Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, Comm& dp)
-    : c_(c), model_(m), opt_(opt), dp_(dp), params_(m.parameters()) {
+Trainer::Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps)
+    : c_(c), model_(m), opt_(opt), ps_(ps), dp_(*ps.dp), params_(m.parameters()) {
   for (auto& layer : m.layers())
     if (auto* moe = dynamic_cast<moe::MoeLayer*>(&layer->ffn())) moe_.push_back(moe);
 }

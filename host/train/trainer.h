@@ -13,6 +13,7 @@
 #include "train/optimizer_set.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/error.h"
+#include "vpmoe/parallel.h"
 
 namespace vpmoe::host::train {
 
@@ -41,7 +42,8 @@ struct TrainerCounters {
 
 class Trainer {
  public:
-  Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, Comm& dp);
+  // ps: the run's process groups (single_process_state() for one process).
+  Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps);
   // Forward/backward of k micro-batches into the (zeroed) main grads; loss and aux in the
   // metrics. The grads are left for the caller (step() goes on to the update).
   StepMetrics accumulate(BatchSource& data, int k);
@@ -60,6 +62,7 @@ class Trainer {
   const Config& c_;
   model::GptModel& model_;
   OptimizerSet& opt_;
+  const ParallelState& ps_;
   Comm& dp_;
   std::vector<Parameter*> params_;
   std::vector<moe::MoeLayer*> moe_;

@@ -160,6 +160,12 @@ struct ParallelConfig {
   int tensor_model_parallel_size = 1;
   int expert_model_parallel_size = 1;
   std::string backend = "auto";  // auto | nccl | mpi | none
+  // ZeRO-1: AdamW state sharded by elements over dp, NorMuon by whole matrices.
+  bool distributed_optimizer = false;
+  // Start each gradient bucket's all-reduce from the backward as soon as its grads are ready.
+  bool overlap_grad_reduce = true;
+  int ddp_bucket_size = 40000000;  // elements per gradient bucket (Megatron's default)
+  double timeout_s = 600;          // a collective waits this long for its peers, then fails
 };
 
 struct CheckpointConfig {

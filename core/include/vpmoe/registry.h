@@ -16,6 +16,7 @@ namespace vpmoe {
 
 struct Config;
 class Positional;
+struct ParallelState;
 
 // What a factory gets: the whole validated run configuration (each plugin reads and validates
 // its own sections), where the module sits, and where it lives. An attention module also gets
@@ -28,6 +29,8 @@ struct BuildArgs {
   bool bf16_compute = false;
   std::uint64_t seed = 1234;
   std::shared_ptr<Positional> positional;
+  // The process groups (null: one process). The experts build their ep shard from it.
+  std::shared_ptr<const ParallelState> parallel;
 };
 
 template <class I>

@@ -270,6 +270,10 @@ std::vector<Section> build() {
                   .integer("tensor_model_parallel_size", &Pa::tensor_model_parallel_size, 1)
                   .integer("expert_model_parallel_size", &Pa::expert_model_parallel_size, 1)
                   .choice("backend", &Pa::backend, {"auto", "nccl", "mpi", "none"})
+                  .boolean("distributed_optimizer", &Pa::distributed_optimizer)
+                  .boolean("overlap_grad_reduce", &Pa::overlap_grad_reduce)
+                  .integer("ddp_bucket_size", &Pa::ddp_bucket_size, 1)
+                  .number("timeout_s", &Pa::timeout_s, Range::above(0))
                   .done());
 
   s.push_back(SectionBuilder<CheckpointConfig>("checkpoint", &Config::checkpoint)

@@ -102,6 +102,11 @@ void validate_train(const Config& c) {
 
 void validate_parallel(const Config& c) {
   const auto& p = c.parallel;
+  // Tensor parallelism is not built: hidden 1024 does not need it (issue 15).
+  if (p.tensor_model_parallel_size != 1)
+    c.fail("parallel.tensor_model_parallel_size",
+           "tensor parallelism is not supported (expected 1), found " +
+               str(p.tensor_model_parallel_size));
   if (c.model.num_query_groups % p.tensor_model_parallel_size != 0)
     c.fail("parallel.tensor_model_parallel_size", "expected a divisor of num_query_groups (" +
                                                       str(c.model.num_query_groups) + "), found " +

@@ -46,8 +46,8 @@ struct TinyRun {
   Registry reg = in_tree_plugins();
   std::unique_ptr<model::GptModel> model = build_model(c, reg, {Device::cpu(), false, 5});
   OptimizerSet opt{c, reg, model->parameters()};
-  std::unique_ptr<Comm> dp = single_process_comm();
-  Trainer trainer{c, *model, opt, *dp};
+  std::shared_ptr<ParallelState> ps = single_process_state();
+  Trainer trainer{c, *model, opt, *ps};
 };
 
 TEST(Trainer, MicroBatchesAccumulateTheGradientOfOneLargerBatch) {
