@@ -9,6 +9,7 @@
 #include "data/atomic_file.h"
 #include "data/tokenizer_json.h"
 #include "io/durable.h"
+#include "train/checkpoint_shards.h"
 #include "train/safetensors.h"
 #include "vpmoe/error.h"
 #include "vpmoe/version.h"
@@ -26,10 +27,24 @@ std::string step_name(std::int64_t iteration) {
   return os.str();
 }
 
-nlohmann::json shapes_of(model::GptModel& m) {
+// Global shapes: a checkpoint of another ep size still fits.
+nlohmann::json shapes_of(model::GptModel& m, int ep) {
   nlohmann::json j = nlohmann::json::object();
-  for (Parameter* p : m.parameters()) j[p->name] = p->value.shape();
+  for (Parameter* p : m.parameters()) j[p->name] = global_shape(*p, ep);
   return j;
+}
+
+std::vector<std::string> expert_names(model::GptModel& m) {
+  std::vector<std::string> out;
+  for (Parameter* p : m.parameters())
+    if (p->sharding == Sharding::expert) out.push_back(p->name);
+  return out;
+}
+
+// The parallel state of the parts, or one process.
+const ParallelState& state_of(const CheckpointParts& p) {
+  static const std::shared_ptr<ParallelState> one = single_process_state();
+  return p.parallel ? *p.parallel : *one;
 }
 
 void copy_durably(const std::string& from, const std::string& to) {
@@ -74,16 +89,42 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   const TrainerCounters c = p.trainer->counters();
   const std::string name = step_name(c.iteration);
   const fs::path final_dir = fs::path(dir) / name, tmp = fs::path(dir) / (name + ".tmp");
-  fs::create_directories(dir);
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  const ParallelState& ps = state_of(p);
+  const ParallelLayout& L = ps.layout;
+  const bool root = L.rank == 0;
+  if (root) {
+    fs::create_directories(dir);
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+  }
+  ps.world->barrier();
 
-  std::map<std::string, Tensor> weights;
-  for (Parameter* q : p.model->parameters()) weights[q->name] = q->value;
+  // Expert stacks and their state: in the shared files with ep 1, else one file per ep rank,
+  // written by that rank's first replica.
+  const std::vector<std::string> experts = expert_names(*p.model);
+  const bool split = L.ep > 1;
+  const bool writes_experts = split && L.expert_dp_rank() == 0 && L.tp_rank() == 0;
+  TensorMap weights, expert_weights, opt, expert_opt;
+  for (Parameter* q : p.model->parameters())
+    (split && q->sharding == Sharding::expert ? expert_weights : weights)[q->name] = q->value;
   for (auto& [k, t] : p.model->state()) weights["state/" + k] = t;
-  write_safetensors((tmp / "model.safetensors").string(), weights,
-                    {{"format", "vpmoe"}, {"iteration", std::to_string(c.iteration)}});
-  write_safetensors((tmp / "optimizer.safetensors").string(), p.optimizer->state());
+  for (auto& [k, t] : p.optimizer->state())
+    (split && !owner_of_state_key(k, experts).empty() ? expert_opt : opt)[k] = t;
+  const std::map<std::string, std::string> meta{{"format", "vpmoe"},
+                                                {"iteration", std::to_string(c.iteration)}};
+  if (root) {
+    write_safetensors((tmp / "model.safetensors").string(), weights, meta);
+    write_safetensors((tmp / "optimizer.safetensors").string(), opt);
+  }
+  if (writes_experts) {
+    write_safetensors((tmp / experts_file("model", L.ep_rank())).string(), expert_weights, meta);
+    write_safetensors((tmp / experts_file("optimizer", L.ep_rank())).string(), expert_opt);
+  }
+  ps.world->barrier();  // every rank's files are written and fsynced
+  if (!root) {
+    ps.world->barrier();  // rank 0 has renamed the directory and moved latest
+    return final_dir.string();
+  }
 
   nlohmann::json j;
   j["format"] = "vpmoe-checkpoint";
@@ -98,7 +139,9 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   j["seq_length"] = p.config->attention.max_sequence_length;
   j["global_batch_size"] = p.config->train.global_batch_size;
   j["tokenizer"] = data::tokenizer_json(p.tokenizer);
-  j["parameters"] = shapes_of(*p.model);
+  j["parameters"] = shapes_of(*p.model, L.ep);
+  j["parallel"] = {
+      {"world", L.world}, {"tp", L.tp}, {"dp", L.dp()}, {"ep", L.ep}, {"expert_dp", L.expert_dp()}};
   j["build"] = {{"version", VPMOE_VERSION}, {"tag", VPMOE_BUILD_TAG}};
   nlohmann::json files = nlohmann::json::array();
   if (fs::exists(p.config->path)) {  // a configuration parsed from a string has no file
@@ -124,6 +167,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   data::AtomicFile latest((fs::path(dir) / "latest").string());
   latest.out() << name << "\n";
   latest.commit();
+  ps.world->barrier();
   return final_dir.string();
 }
 
@@ -174,25 +218,73 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   same("seed", std::int64_t(p.config->run.seed), "[run] seed");
   same("seq_length", p.config->attention.max_sequence_length, "[attention] max_sequence_length");
   same("global_batch_size", p.config->train.global_batch_size, "[train] global_batch_size");
-  diff += shape_differences(j.at("parameters"), shapes_of(*p.model));
+  const ParallelLayout& L = state_of(p).layout;
+  diff += shape_differences(j.at("parameters"), shapes_of(*p.model, L.ep));
   if (!diff.empty()) throw Error("checkpoint " + dir + " does not fit this run:" + diff);
+  const int saved_ep = j.contains("parallel") ? j["parallel"].value("ep", 1) : 1;
+
+  // Expert rows come from the saved ep files that overlap this rank's experts (the shared
+  // file when it was saved with ep 1), each file read once.
+  std::map<std::string, TensorMap> files;
+  auto file = [&](const std::string& f) -> const TensorMap& {
+    auto it = files.find(f);
+    if (it == files.end())
+      it = files.emplace(f, read_safetensors((fs::path(dir) / f).string())).first;
+    return it->second;
+  };
+  auto saved = [&](const std::string& stem, int k, const std::string& key) {
+    const std::string f = saved_ep == 1 ? stem + ".safetensors" : experts_file(stem, k);
+    const TensorMap& m = file(f);
+    const auto it = m.find(key);
+    if (it == m.end())
+      throw Error((fs::path(dir) / f).string() + ": expected " + key + ", which is not there");
+    return it->second;
+  };
+  auto expert_rows = [&](const std::string& stem, const std::string& key, const Tensor& mine) {
+    const std::int64_t first = std::int64_t(L.ep_rank()) * mine.size(0);
+    return gather_rows(
+        first, mine.size(0), saved_ep, [&](int k) { return saved(stem, k, key); },
+        dir + ": " + key);
+  };
 
   const std::string model_path = (fs::path(dir) / "model.safetensors").string();
-  auto weights = read_safetensors(model_path);
+  const TensorMap& weights = file("model.safetensors");
   std::map<std::string, Tensor> state;
   for (auto& [k, v] : weights)
     if (k.rfind("state/", 0) == 0) state[k.substr(6)] = v;
   for (Parameter* q : p.model->parameters()) {
-    const auto it = weights.find(q->name);
-    if (it == weights.end() || it->second.dtype() != DType::f32)
+    Tensor t;
+    if (q->sharding == Sharding::expert) {
+      t = expert_rows("model", q->name, q->value);
+    } else {
+      const auto it = weights.find(q->name);
+      if (it != weights.end()) t = it->second;
+    }
+    if (!t.defined() || t.dtype() != DType::f32)
       throw Error(model_path + ": expected " + q->name + " as F32 " + shape_str(q->value.shape()));
-    q->value.copy_from(it->second);
+    q->value.copy_from(t);
     q->sync_compute();
   }
   p.model->load_state(state);
   const std::string opt_path = (fs::path(dir) / "optimizer.safetensors").string();
   try {
-    p.optimizer->load_state(read_safetensors(opt_path));
+    // This run's keys: replicated state from the shared file; expert moments (f32, one row
+    // per expert) gathered by rows; an expert's other state (a step count) is the same in
+    // every piece.
+    const std::vector<std::string> experts = expert_names(*p.model);
+    const TensorMap& shared = file("optimizer.safetensors");
+    TensorMap opt;
+    for (const auto& [key, mine] : p.optimizer->state()) {
+      if (owner_of_state_key(key, experts).empty()) {
+        const auto it = shared.find(key);
+        if (it != shared.end()) opt[key] = it->second;
+      } else if (mine.dtype() == DType::f32 && mine.ndim() > 0) {
+        opt[key] = expert_rows("optimizer", key, mine);
+      } else {
+        opt[key] = saved("optimizer", 0, key);
+      }
+    }
+    p.optimizer->load_state(opt);
   } catch (const Error& e) {
     throw Error(opt_path + ": " + e.what());
   }

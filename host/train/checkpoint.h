@@ -6,6 +6,9 @@
 //   state.json             iteration, updates, skipped steps, data position, consumed samples,
 //                          seed, the model's parameter shapes, tokenizer identity, build version
 //   run.toml (+ the model_config it extends)  copies of the configuration
+// Under expert parallelism the expert stacks and their optimizer state go to per-ep-rank files
+// (train/checkpoint_shards.h) and state.json records the layout; every rank writes its files,
+// and rank 0 renames the directory and updates latest only after all of them are done.
 // written into step_<n>.tmp, fsynced, renamed, and only then <dir>/latest updated. No RNG state
 // is saved because there is none: every random stream is a function of the seed and a position.
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include "train/optimizer_set.h"
 #include "train/trainer.h"
 #include "vpmoe/config.h"
+#include "vpmoe/parallel.h"
 #include "vpmoe/tokenizer.h"
 
 namespace vpmoe::host::train {
@@ -27,10 +31,12 @@ struct CheckpointParts {
   Trainer* trainer = nullptr;
   BatchSource* data = nullptr;
   TokenizerIdentity tokenizer;
-  std::int64_t global_batch = 0;  // samples per step, for consumed_samples
+  std::int64_t global_batch = 0;                  // samples per step, for consumed_samples
+  std::shared_ptr<const ParallelState> parallel;  // null: one process
 };
 
-// Writes the checkpoint of the parts' current state; returns its directory.
+// Writes the checkpoint of the parts' current state; returns its directory. Every rank of the
+// world calls it.
 std::string save_checkpoint(const std::string& dir, const CheckpointParts& p);
 // path: a step directory, or a checkpoints directory (its `latest` is read). Refuses, saying
 // what differs, a checkpoint of another model shape, tokenizer or optimizer layout. Returns the

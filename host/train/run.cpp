@@ -76,7 +76,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   set_comm_timeout(c.parallel.timeout_s);
   const std::shared_ptr<ParallelState> ps = make_parallel_state(
       world, c.parallel.tensor_model_parallel_size, c.parallel.expert_model_parallel_size);
-  log::info(ps->layout.describe(c.moe.num_experts));
+  if (ps->layout.rank == 0) log::info(ps->layout.describe(c.moe.num_experts));
   Comm* dp = ps->dp.get();
   const int mb = c.train.micro_batch_size, G = c.train.global_batch_size;
   if (G % (mb * dp->size()) != 0)
@@ -111,7 +111,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     valid = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
   }
 
-  CheckpointParts parts{&c, model.get(), &opt, &trainer, train.get(), tok, G};
+  CheckpointParts parts{&c, model.get(), &opt, &trainer, train.get(), tok, G, ps};
   RunResult result;
   const std::string ckpt_dir = checkpoint_dir(c);
   if (o.resume || !c.checkpoint.load.empty()) {
@@ -134,8 +134,10 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     metrics.validation(trainer.iteration(), loss);
   };
   auto save = [&] {
-    if (dp->rank() != 0 || !c.checkpoint.save) return;
-    result.checkpoint = save_checkpoint(ckpt_dir, parts);
+    if (!c.checkpoint.save) return;  // every rank writes its part
+    const std::string written = save_checkpoint(ckpt_dir, parts);
+    if (ps->layout.rank != 0) return;
+    result.checkpoint = written;
     metrics.info("checkpoint " + result.checkpoint);
   };
 

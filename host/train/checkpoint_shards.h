@@ -1,0 +1,33 @@
+#pragma once
+// Which checkpoint file holds what under expert parallelism, and how a rank of another layout
+// takes its rows back (issue 15, item 7). Expert parameters (Sharding::expert) are stacks whose
+// dim 0 is the expert: ep rank k holds experts [k E/ep, (k+1) E/ep). With ep > 1 they are
+// written by the first replica of each ep rank into experts_ep<k>.safetensors, and their
+// optimizer state into optimizer_ep<k>.safetensors; everything else goes to model.safetensors
+// and optimizer.safetensors, written by rank 0. A checkpoint records the global shapes, so a
+// run with another ep size re-shards on load: it reads the files whose rows overlap its own.
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "vpmoe/parameter.h"
+
+namespace vpmoe::host::train {
+
+using TensorMap = std::map<std::string, Tensor>;
+
+// The parameter's shape in the whole model: an expert stack's dim 0 times ep.
+Shape global_shape(const Parameter& p, int ep);
+
+std::string experts_file(const std::string& stem, int ep_rank);  // "<stem>_ep003.safetensors"
+
+// The parameter a state key "<group>/<param>.<slot>" belongs to, among names; "" for none.
+std::string owner_of_state_key(const std::string& key, const std::vector<std::string>& names);
+
+// Rows [first, first + rows) of a tensor split by dim 0 into `saved_ep` equal pieces, the
+// piece of rank k read by piece(k) (each file read once). Refuses pieces of the wrong shape.
+Tensor gather_rows(std::int64_t first, std::int64_t rows, int saved_ep,
+                   const std::function<Tensor(int)>& piece, const std::string& what);
+
+}  // namespace vpmoe::host::train
