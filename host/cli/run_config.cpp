@@ -4,11 +4,13 @@
 
 #include "vpmoe/config.h"
 #include "vpmoe/log.h"
+#include "vpmoe/parallel.h"
 #include "vpmoe/tokenizer.h"
 
 #include "cli/cli.h"
 #include "cli/model_summary.h"
 #include "cli/plugin_setup.h"
+#include "train/parallel_layout.h"
 #include "train/run.h"
 
 namespace vpmoe::host::cli {
@@ -17,6 +19,10 @@ int run_config(const std::string& path, Common& common) {
   Config cfg = load_config(path);
   apply_log_level(common, cfg.log.level);
   log::info("configuration " + path + " is valid");
+  // The layout of this launch, refused before anything is allocated when ep x tp cannot fill
+  // the world.
+  const ParallelLayout layout = train::parallel_layout(cfg, log::world_size(), log::rank());
+  if (layout.rank == 0) log::info(layout.describe(cfg.moe.num_experts));
 
   LoadedPlugins lp = load_plugins_for(common, cfg.plugins.paths);
   std::size_t missing = 0;

@@ -8,6 +8,7 @@
 #include "train/metrics.h"
 #include "train/model_builder.h"
 #include "train/optimizer_set.h"
+#include "train/parallel_layout.h"
 #include "train/trainer.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/log.h"
@@ -74,6 +75,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   }
   if (!world) world = single_process_comm();
   set_comm_timeout(c.parallel.timeout_s);
+  parallel_layout(c, world->size(), world->rank());  // refuses a world tp x ep cannot fill
   const std::shared_ptr<ParallelState> ps = make_parallel_state(
       world, c.parallel.tensor_model_parallel_size, c.parallel.expert_model_parallel_size);
   if (ps->layout.rank == 0) log::info(ps->layout.describe(c.moe.num_experts));

@@ -179,4 +179,37 @@ TEST_F(HostCli, LogPrefixCarriesTheRank) {
             std::string::npos);
 }
 
+// The layout of the launch is printed once, and a world that tp x ep cannot fill, or tensor
+// parallelism, is refused at start-up with the key's position (exit 2).
+TEST_F(HostCli, ParallelLayoutIsPrintedOrRefused) {
+  const std::string locked = std::string(VPMOE_SOURCE_DIR) + "/configs/run_vpmoe.toml";
+  Result ok = run("--dry-run --config " + locked, "RANK=0 WORLD_SIZE=16");
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_NE(ok.err.find("parallel: world 16, tp 1, dp 16, ep 8 (expert dp 2); experts per rank 32 "
+                        "of 256"),
+            std::string::npos)
+      << ok.err;
+  EXPECT_EQ(run("--dry-run --config " + locked, "RANK=1 WORLD_SIZE=16").err.find("parallel: "),
+            std::string::npos);  // rank 0 alone prints it
+
+  Result odd = run("--dry-run --config " + locked, "RANK=0 WORLD_SIZE=12");
+  EXPECT_EQ(odd.rc, 2);
+  EXPECT_NE(odd.err.find(locked + ":29:"), std::string::npos) << odd.err;
+  EXPECT_NE(odd.err.find("[parallel].expert_model_parallel_size: this launch has 12 process(es)"),
+            std::string::npos)
+      << odd.err;
+
+  const std::string tp =
+      write("tp.toml", std::string("[run]\nmodel_config = \"") + VPMOE_SOURCE_DIR +
+                           "/configs/vpmoe_dev.toml\"\n[parallel]\n"
+                           "tensor_model_parallel_size = 2\n");
+  Result t = run("--dry-run --config '" + tp + "'");
+  EXPECT_EQ(t.rc, 2);
+  EXPECT_NE(t.err.find(tp + ":4:30: "), std::string::npos) << t.err;
+  EXPECT_NE(t.err.find("[parallel].tensor_model_parallel_size: tensor parallelism is not "
+                       "supported (expected 1), found 2"),
+            std::string::npos)
+      << t.err;
+}
+
 }  // namespace
