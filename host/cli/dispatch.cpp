@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "vpmoe/comm.h"
 #include "vpmoe/config.h"
 #include "vpmoe/device.h"
 #include "vpmoe/log.h"
@@ -143,9 +144,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (const ConfigError& e) {
     log::error(e.what());
+    log::flush();
+    abort_parallel_run(kExitUsage);
     return kExitUsage;
   } catch (const std::exception& e) {
     log::error(e.what());
+    log::flush();
+    abort_parallel_run(kExitFailure);  // the other ranks must not wait for this one
     return kExitFailure;
   }
 }

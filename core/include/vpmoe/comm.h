@@ -63,6 +63,11 @@ class Comm {
 void set_comm_timeout(double seconds);
 double comm_timeout();
 
+// After an error on this process of a multi-process run: ends every process of the run
+// (MPI_Abort) with exit code `code`, so that none waits for this one until its timeout. Returns
+// when there is nothing to end (one process, or MPI not in use).
+void abort_parallel_run(int code);
+
 // One process: rank 0 of 1, every collective the identity (or a copy).
 std::unique_ptr<Comm> single_process_comm();
 // True when this build has MPI (multi-process CPU runs under mpirun).

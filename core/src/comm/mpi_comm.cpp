@@ -315,6 +315,14 @@ void MpiWork::wait() {
 bool mpi_available() {
   return true;
 }
+void abort_parallel_run(int code) {
+  int ready = 0, done = 0, size = 1;
+  MPI_Initialized(&ready);
+  MPI_Finalized(&done);
+  if (!ready || done) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
 std::unique_ptr<Comm> mpi_world_comm() {
   static MpiSession session;
   return std::make_unique<MpiComm>(MPI_COMM_WORLD, "world", false);
@@ -323,6 +331,7 @@ std::unique_ptr<Comm> mpi_world_comm() {
 bool mpi_available() {
   return false;
 }
+void abort_parallel_run(int) {}
 std::unique_ptr<Comm> mpi_world_comm() {
   throw Error("mpi_world_comm: this build has no MPI (install libopenmpi-dev and reconfigure)");
 }
