@@ -134,6 +134,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   j["skipped_total"] = c.skipped_total;
   j["skipped_in_a_row"] = c.skipped_in_a_row;
   j["data_position"] = p.data ? p.data->position() : 0;
+  j["micro_batches"] = p.micro_batches;
   j["consumed_samples"] = c.iteration * p.global_batch;
   j["seed"] = p.config->run.seed;
   j["seq_length"] = p.config->attention.max_sequence_length;
@@ -294,7 +295,12 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   c.skipped_total = j.at("skipped_total").get<std::int64_t>();
   c.skipped_in_a_row = j.at("skipped_in_a_row").get<int>();
   p.trainer->set_counters(c);
-  if (p.data) p.data->seek(j.at("data_position").get<std::uint64_t>());
+  // Positions count micro-batches: a layout with another count per step continues at the same
+  // step of the global sample order.
+  const std::uint64_t saved_k = j.value("micro_batches", std::uint64_t(p.micro_batches));
+  if (p.data)
+    p.data->seek(j.at("data_position").get<std::uint64_t>() / saved_k *
+                 std::uint64_t(p.micro_batches));
   return dir;
 }
 

@@ -31,7 +31,8 @@ struct CheckpointParts {
   Trainer* trainer = nullptr;
   BatchSource* data = nullptr;
   TokenizerIdentity tokenizer;
-  std::int64_t global_batch = 0;                  // samples per step, for consumed_samples
+  std::int64_t global_batch = 0;  // samples per step, for consumed_samples
+  int micro_batches = 1;          // per step on each rank: a data position counts them
   std::shared_ptr<const ParallelState> parallel;  // null: one process
 };
 

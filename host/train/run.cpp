@@ -113,7 +113,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     valid = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
   }
 
-  CheckpointParts parts{&c, model.get(), &opt, &trainer, train.get(), tok, G, ps};
+  CheckpointParts parts{&c, model.get(), &opt, &trainer, train.get(), tok, G, k, ps};
   RunResult result;
   const std::string ckpt_dir = checkpoint_dir(c);
   if (o.resume || !c.checkpoint.load.empty()) {

@@ -60,7 +60,8 @@ class RunTest : public ::testing::Test {
                  "valid_paths = [\"" +
                  d +
                  "/valid\"]\neval_interval = 2\neval_iters = 1\n"
-                 "[train]\nmicro_batch_size = 2\nglobal_batch_size = 4\nlr = 0.01\n"
+                 "[train]\nmicro_batch_size = " + std::to_string(micro_batch_size) +
+                 "\nglobal_batch_size = 4\nlr = 0.01\n"
                  "min_lr = 0.001\nlr_decay_style = \"cosine\"\nlr_decay_iters = 6\n"
                  "train_iters = " +
                  std::to_string(iters) + "\n" + train_extra;
@@ -73,7 +74,8 @@ class RunTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  std::string train_extra;  // more [train] keys
+  std::string train_extra;  // more [train] keys (or whole sections after [train])
+  int micro_batch_size = 2;  // of a global batch of 4
   Registry reg_ = in_tree_plugins();
   fs::path dir_;
 };
