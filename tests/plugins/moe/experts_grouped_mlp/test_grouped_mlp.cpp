@@ -148,6 +148,13 @@ TEST(ExpertsGroupedMlp, ExpertParallelShardIsTheRowsOfTheWholeStack) {
       EXPECT_EQ(shard->forward(ctx, Tensor::zeros({2 * L, 8}, DType::f32), mine).size(0), 2 * L);
       if (L != 4)
         EXPECT_THROW(shard->forward(ctx, Tensor::zeros({8, 8}, DType::f32), all_four), Error);
+      // Skewed routing can leave a rank's experts without rows: empty in, empty out, no grads.
+      shard->zero_grad();
+      const std::vector<std::int64_t> none(std::size_t(L), 0);
+      EXPECT_EQ(shard->forward(ctx, Tensor::empty({0, 8}, DType::f32), none).size(0), 0);
+      EXPECT_EQ(shard->backward(ctx, Tensor::empty({0, 8}, DType::f32)).size(0), 0);
+      for (Parameter* p : shard->parameters())
+        for (float v : p->grad.to_floats()) ASSERT_EQ(v, 0.f) << p->name;
     }
   }
   // The weights really differ between experts, so a wrong offset could not pass.
