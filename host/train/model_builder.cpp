@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "moe/all_to_all_dispatcher.h"
 #include "moe/local_dispatcher.h"
 #include "moe/moe_layer.h"
 #include "vpmoe/error.h"
@@ -21,6 +22,13 @@ std::unique_ptr<I> create(const Config& c, const Registry& reg, const std::strin
                     " names found: " + (list.empty() ? "none" : list));
   }
   return reg.create<I>(name, a);
+}
+
+// All-to-all over the ep group when the experts are sharded, else the local permutation.
+std::unique_ptr<moe::TokenDispatcher> dispatcher(const Config& c, const ModelTarget& t) {
+  if (t.parallel && t.parallel->layout.ep > 1)
+    return std::make_unique<moe::AllToAllDispatcher>(c.moe.num_experts, t.parallel->ep, t.device);
+  return std::make_unique<moe::LocalDispatcher>(c.moe.num_experts, t.device);
 }
 
 }  // namespace
@@ -53,7 +61,7 @@ std::unique_ptr<model::GptModel> build_model(const Config& c, const Registry& re
       ffn = std::make_unique<moe::MoeLayer>(
           create<Router>(c, reg, "plugins.moe_router", pc.moe_router, a),
           create<Experts>(c, reg, "plugins.moe_experts", pc.moe_experts, a), std::move(shared),
-          std::make_unique<moe::LocalDispatcher>(c.moe.num_experts, t.device), c.moe.topk);
+          dispatcher(c, t), c.moe.topk);
     } else {
       ffn = create<FeedForward>(c, reg, "plugins.ffn_dense", pc.ffn_dense, a);
     }

@@ -2,9 +2,9 @@
 // The model of a run, built from spec names (spec/training.md, DESIGN.md "Spec names"): per
 // layer the [plugins] attention and positional names of its role (local window or global, the
 // 3:1 schedule of [attention]), a dense FFN (ffn_dense) or a MoE layer (router, experts, the
-// shared expert, the local dispatcher) as [moe] first_layer_dense says, around the core's
-// embedding, transformer layers, final norm and head. A name no loaded plugin provides fails
-// with the names that are.
+// shared expert, the local dispatcher or with ep > 1 the all-to-all one) as [moe]
+// first_layer_dense says, around the core's embedding, transformer layers, final norm and
+// head. A name no loaded plugin provides fails with the names that are.
 #include <memory>
 
 #include "model/gpt_model.h"

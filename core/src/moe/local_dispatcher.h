@@ -9,6 +9,8 @@ namespace vpmoe::moe {
 class LocalDispatcher final : public TokenDispatcher {
  public:
   LocalDispatcher(int experts, Device device) : experts_(experts), device_(device) {}
+  int experts() const override { return experts_; }
+  int local_experts() const override { return experts_; }
   Dispatched dispatch(const Tensor& x, const Routing& r) override;
   Tensor combine(const Tensor& y) override;
   Tensor combine_backward(const Tensor& dout, Tensor& dweights) override;

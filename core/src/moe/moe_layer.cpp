@@ -32,12 +32,17 @@ MoeLayer::MoeLayer(std::unique_ptr<Router> router, std::unique_ptr<Experts> expe
       shared_(std::move(shared)),
       dispatcher_(std::move(dispatcher)),
       k_(topk),
-      counts_(std::size_t(experts_ ? experts_->num_experts() : 0), 0) {
+      counts_(std::size_t(dispatcher_ ? dispatcher_->experts() : 0), 0) {
   if (!router_ || !experts_ || !dispatcher_)
     throw Error("moe.layer needs a router, experts and a dispatcher");
-  if (k_ <= 0 || k_ > experts_->num_experts())
-    throw Error("moe.layer: top-k " + std::to_string(k_) + " out of 1.." +
-                std::to_string(experts_->num_experts()));
+  // Counts, choices and k are over the layer's experts; the experts module may hold a shard.
+  const int E = dispatcher_->experts(), local = dispatcher_->local_experts();
+  if (experts_->num_experts() != local)
+    throw Error("moe.layer: the experts module holds " + std::to_string(experts_->num_experts()) +
+                " experts, the dispatcher runs " + std::to_string(local) + " of the layer's " +
+                std::to_string(E) + " on this rank");
+  if (k_ <= 0 || k_ > E)
+    throw Error("moe.layer: top-k " + std::to_string(k_) + " out of 1.." + std::to_string(E));
 }
 
 std::vector<Parameter*> MoeLayer::parameters() {
@@ -54,6 +59,7 @@ double MoeLayer::flops_per_token(std::int64_t seq_len) const {
 }
 
 std::int64_t MoeLayer::active_parameter_count() {
+  // One expert's parameters: the same whether this rank holds all experts or a shard.
   return router_->parameter_count() + experts_->parameter_count() / experts_->num_experts() * k_ +
          (shared_ ? shared_->parameter_count() : 0);
 }
@@ -63,7 +69,11 @@ Tensor MoeLayer::forward(const Context& ctx, const Tensor& x) {
   const Routing r = router_->forward(ctx, x);
   if (r.tokens_per_expert.size() != counts_.size())
     throw Error("moe.layer: the router counts " + std::to_string(r.tokens_per_expert.size()) +
-                " experts, the experts module has " + std::to_string(counts_.size()));
+                " experts, the layer has " + std::to_string(counts_.size()) + " (" +
+                std::to_string(experts_->num_experts()) + " on this rank)");
+  if (r.experts.ndim() != 2 || r.experts.size(1) != k_)
+    throw Error("moe.layer: the router's choices are " + r.experts.str() + ", expected [N, " +
+                std::to_string(k_) + "] (top-k)");
   // Evaluation forwards (ctx.training false) must not move the expert bias.
   if (ctx.training)
     for (std::size_t e = 0; e < counts_.size(); ++e) counts_[e] += r.tokens_per_expert[e];

@@ -38,7 +38,8 @@ class MoeLayer final : public FeedForward {
   std::map<std::string, Tensor> state() const override;
   void load_state(const std::map<std::string, Tensor>& state) override;
 
-  // (token, expert) selections per expert since the last finish_step.
+  // (token, expert) selections per expert of the layer (all of them, also under expert
+  // parallelism) since the last finish_step.
   const std::vector<std::int64_t>& step_counts() const { return counts_; }
   // After backward, before the optimizer: counts summed over ranks (step_counts() on one
   // rank) update the router's expert bias; the counts reset and become last_step_stats().
@@ -52,6 +53,8 @@ class MoeLayer final : public FeedForward {
 
   Router& router() { return *router_; }
   Experts& experts() { return *experts_; }
+  // bytes_sent() is the all-to-all traffic for the metrics.
+  const TokenDispatcher& dispatcher() const { return *dispatcher_; }
 
  private:
   std::unique_ptr<Router> router_;

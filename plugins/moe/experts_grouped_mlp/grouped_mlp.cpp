@@ -5,18 +5,23 @@
 #include "vpmoe/config.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
+#include "vpmoe/parallel.h"
 
 namespace vpmoe::experts {
 
 GroupedMlp::GroupedMlp(GroupedMlpOptions o, Device device) : o_(std::move(o)), device_(device) {
   if (o_.experts <= 0 || o_.hidden <= 0 || o_.width <= 0)
     throw Error("moe.experts.grouped_mlp: experts, hidden and width must be positive");
+  if (o_.first < 0) throw Error("moe.experts.grouped_mlp: negative first expert");
   const std::int64_t E = o_.experts, H = o_.hidden, F = o_.width;
   auto weight = [&](const std::string& name, Shape s, double std) {
     Parameter p = Parameter::make(o_.prefix + "." + name, std::move(s), ParamRole::expert_matrix,
                                   device, o_.bf16);
     p.sharding = Sharding::expert;
-    ops::init_normal(p.value, 0.f, float(std), parameter_seed(o_.seed, p.name));
+    // The random stream continues where the previous ranks' experts end: a shard holds exactly
+    // the rows one process would build.
+    const auto offset = std::uint64_t(o_.first) * std::uint64_t(F * H);
+    ops::init_normal(p.value, 0.f, float(std), parameter_seed(o_.seed, p.name), offset);
     p.sync_compute();
     return p;
   };
@@ -99,6 +104,15 @@ std::unique_ptr<Experts> build(const BuildArgs& args) {
   o.hidden = c.model.hidden_size;
   o.width = c.model.ffn_hidden_size;
   if (o.experts <= 0) c.fail("moe.num_experts", "expected experts > 0");
+  if (args.parallel && args.parallel->layout.ep > 1) {
+    const ParallelLayout& l = args.parallel->layout;
+    if (o.experts % l.ep != 0)
+      c.fail("parallel.expert_model_parallel_size", "expected a divisor of num_experts (" +
+                                                        std::to_string(o.experts) + "), found " +
+                                                        std::to_string(l.ep));
+    o.first = l.first_expert(o.experts);
+    o.experts = l.experts_per_rank(o.experts);
+  }
   if (o.width <= 0) c.fail("model.ffn_hidden_size", "expected a width > 0");
   o.bias = c.model.add_bias_linear;
   o.num_layers = args.layer.num_layers;

@@ -3,7 +3,9 @@
 // + b2_e, over rows already grouped by expert. The two products per direction are grouped
 // GEMMs (ops::gemm_grouped / gemm_grouped_wgrad); the per-expert biases are added and summed
 // per row group (ops::bias_add_grouped / bias_grad_grouped, deterministic).
-// The routing weight is the MoE layer's business, not the experts'.
+// The routing weight is the MoE layer's business, not the experts'. Under expert parallelism a
+// rank builds only its shard (experts [first, first + experts) of the layer's), with the same
+// names and the initial values of those rows of the whole stack.
 #include <memory>
 #include <vector>
 
@@ -13,7 +15,8 @@
 namespace vpmoe::experts {
 
 struct GroupedMlpOptions {
-  int experts = 256, hidden = 1024, width = 128;
+  int experts = 256, hidden = 1024, width = 128;  // experts: this rank's
+  int first = 0;                                  // the first one's index in the layer
   bool bias = true;
   int num_layers = 1;
   double init_std = 0.02;

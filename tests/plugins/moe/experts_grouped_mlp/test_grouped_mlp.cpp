@@ -1,6 +1,7 @@
 // moe.experts.grouped_mlp: each row through its own expert against a double-precision
 // reference, every gradient against finite differences (uneven groups, an empty expert),
-// spec counts, config errors, the plugin, and CUDA against the CPU.
+// spec counts, config errors, the plugin, expert-parallel shards (the rows of the whole
+// stack, bit for bit), and CUDA against the CPU.
 #include <map>
 
 #include "core/ops_cpu/cpu_test_util.h"
@@ -9,6 +10,7 @@
 #include "plugins/moe/moe_test_util.h"
 #include "registry/plugin_loader.h"
 #include "vpmoe/config.h"
+#include "vpmoe/parallel.h"
 
 namespace vpmoe::testing {
 namespace {
@@ -102,6 +104,76 @@ TEST(ExpertsGroupedMlp, ParameterCountAndFlopsAreTheSpecs) {
   EXPECT_EQ(m->parameter_count(), 67403776);
   EXPECT_DOUBLE_EQ(m->flops_per_token(4096), 2.0 * (2.0 * 128 * 1024));
   for (Parameter* p : m->parameters()) EXPECT_EQ(p->sharding, Sharding::expert) << p->name;
+}
+
+// Rank `rank` of a world of ep ranks, all of them expert parallel (the comms stay local: the
+// plugin reads only the layout).
+std::shared_ptr<const ParallelState> ep_state(int ep, int rank) {
+  auto s = std::make_shared<ParallelState>(*single_process_state());
+  s->layout = ParallelLayout::make(ep, rank, 1, ep);
+  return s;
+}
+
+TEST(ExpertsGroupedMlp, ExpertParallelShardIsTheRowsOfTheWholeStack) {
+  const Config c = small_config();  // 4 experts
+  auto whole = experts::build(args_for(c));
+  // The initial values (the weights random, the biases zero) of the single-process stack.
+  std::map<std::string, std::vector<float>> full;
+  for (Parameter* p : whole->parameters()) full[p->name] = p->value.to_floats();
+  for (int ep : {2, 4}) {
+    for (int r = 0; r < ep; ++r) {
+      SCOPED_TRACE("ep " + std::to_string(ep) + ", rank " + std::to_string(r));
+      BuildArgs a = args_for(c);
+      a.parallel = ep_state(ep, r);
+      auto shard = experts::build(a);
+      const int L = 4 / ep;
+      EXPECT_EQ(shard->num_experts(), L);
+      ASSERT_EQ(shard->parameters().size(), whole->parameters().size());
+      for (std::size_t i = 0; i < shard->parameters().size(); ++i) {
+        const Parameter &p = *shard->parameters()[i], &w = *whole->parameters()[i];
+        EXPECT_EQ(p.name, w.name);
+        EXPECT_EQ(p.sharding, Sharding::expert) << p.name;
+        Shape want = w.value.shape();
+        want[0] = L;
+        EXPECT_EQ(p.value.shape(), want) << p.name;
+        const std::vector<float>& all = full.at(w.name);
+        const std::size_t per = all.size() / 4;
+        const std::vector<float> rows(all.begin() + std::ptrdiff_t(std::size_t(r * L) * per),
+                                      all.begin() + std::ptrdiff_t(std::size_t((r + 1) * L) * per));
+        EXPECT_EQ(p.value.to_floats(), rows) << p.name << ": not the whole stack's rows";
+      }
+      // The shard takes row counts for its own experts only.
+      Context ctx{Device::cpu(), 1, 2 * L, true};
+      const std::vector<std::int64_t> mine(std::size_t(L), 2), all_four(4, 2);
+      EXPECT_EQ(shard->forward(ctx, Tensor::zeros({2 * L, 8}, DType::f32), mine).size(0), 2 * L);
+      if (L != 4)
+        EXPECT_THROW(shard->forward(ctx, Tensor::zeros({8, 8}, DType::f32), all_four), Error);
+      // Skewed routing can leave a rank's experts without rows: empty in, empty out, no grads.
+      shard->zero_grad();
+      const std::vector<std::int64_t> none(std::size_t(L), 0);
+      EXPECT_EQ(shard->forward(ctx, Tensor::empty({0, 8}, DType::f32), none).size(0), 0);
+      EXPECT_EQ(shard->backward(ctx, Tensor::empty({0, 8}, DType::f32)).size(0), 0);
+      for (Parameter* p : shard->parameters())
+        for (float v : p->grad.to_floats()) ASSERT_EQ(v, 0.f) << p->name;
+    }
+  }
+  // The weights really differ between experts, so a wrong offset could not pass.
+  const std::vector<float>& w1 = full.at("layers.2.moe.experts.w1");
+  EXPECT_NE(std::vector<float>(w1.begin(), w1.begin() + 48),
+            std::vector<float>(w1.begin() + 48, w1.begin() + 96));
+}
+
+TEST(ExpertsGroupedMlp, ExpertParallelSizeMustDivideTheExperts) {
+  const Config c = small_config();
+  BuildArgs a = args_for(c);
+  a.parallel = ep_state(3, 0);
+  try {
+    experts::build(a);
+    FAIL() << "4 experts over 3 ranks accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expert_model_parallel_size"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(ExpertsGroupedMlp, ConfigErrorsNameTheKey) {
