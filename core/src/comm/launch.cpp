@@ -111,6 +111,15 @@ Launch detect_launch() {
   return Launch{};
 }
 
+int local_cuda_device(const Launch& l, int device_count) {
+  if (l.local_rank < device_count) return l.local_rank;
+  if (device_count == 1) return 0;
+  throw Error("local rank " + std::to_string(l.local_rank) + " (" + l.launcher +
+              " launch) has no GPU of its own: this process sees " + std::to_string(device_count) +
+              " (one process per GPU: at most " + std::to_string(device_count) +
+              " ranks per node)");
+}
+
 std::shared_ptr<Comm> world_comm(const Launch& l, Device device, const std::string& backend) {
   const std::string procs = std::to_string(l.world) + " processes";
   std::string b = backend;

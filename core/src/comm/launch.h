@@ -25,6 +25,11 @@ struct Launch {
 // naming the variable that is missing or malformed.
 Launch detect_launch();
 
+// This rank's CUDA device among the device_count it sees: local_rank, or 0 when the launcher
+// gave each process its own single device (srun --gpus-per-task, CUDA_VISIBLE_DEVICES). Throws
+// vpmoe::Error when neither fits.
+int local_cuda_device(const Launch& launch, int device_count);
+
 // The world group of this launch. backend: "auto" (one process: single; else NCCL for a CUDA
 // device, MPI on the CPU), "nccl", "mpi" or "none" (one process only). Every rank must call
 // it; waits at most comm_timeout() for the others. NCCL's unique id comes from rank 0 over
