@@ -176,7 +176,10 @@ class NcclComm final : public Comm {
         host_wait(last, "shutdown");
         if (dbuf_) cudaFreeAsync(dbuf_, stream_);
         if (hbuf_) cudaFreeHost(hbuf_);
-        live_ = false;
+        {
+          std::lock_guard lk(mu_);  // the watchdog may be asking for comm_'s errors
+          live_ = false;
+        }
         Busy b(this, "destroy");
         ncclCommDestroy(comm_);
       } catch (...) {
@@ -369,6 +372,8 @@ class NcclComm final : public Comm {
         const cudaError_t e = cudaEventQuery(p.done->e);
         if (e == cudaSuccess) {
           pending_.pop_front();
+        } else if (e == cudaErrorCudartUnloading) {
+          return;  // the process is exiting
         } else if (e != cudaErrorNotReady) {
           bad = cuda_fault(e, p.op);
         } else {
@@ -432,15 +437,12 @@ class NcclComm final : public Comm {
            "); aborting";
   }
   std::string async_fault() const {
+    std::lock_guard g(mu_);  // keeps the destructor from destroying comm_ meanwhile
     if (!live_) return {};
     ncclResult_t r = ncclSuccess;
     if (ncclCommGetAsyncError(comm_, &r) != ncclSuccess || r == ncclSuccess || r == ncclInProgress)
       return {};
-    std::string op;
-    {
-      std::lock_guard g(mu_);
-      op = !pending_.empty() ? pending_.front().op : busy_ ? busy_ : "an operation";
-    }
+    const std::string op = !pending_.empty() ? pending_.front().op : busy_ ? busy_ : "an operation";
     return what(op) + ": " + ncclGetErrorString(r) + ": " + ncclGetLastError(comm_) +
            " (a peer died or the network failed); aborting";
   }
