@@ -94,6 +94,7 @@ void TcpStoreServer::serve(std::span<const std::byte> blob, int world, double ti
   const std::string where = "TCP store on 0.0.0.0:" + std::to_string(impl_->port) + " (rank 0)";
 
   std::vector<std::shared_ptr<tcp::socket>> peer(static_cast<std::size_t>(world));
+  std::vector<std::shared_ptr<tcp::socket>> accepted;  // every connection, closed at the end
   int joined = 0, sent = 0;
   bool done = false;
   std::string error;
@@ -115,6 +116,7 @@ void TcpStoreServer::serve(std::span<const std::byte> blob, int world, double ti
     auto sock = std::make_shared<tcp::socket>(io);
     acc.async_accept(*sock, [&, sock](boost::system::error_code ec) {
       if (ec) return;  // closed at the end
+      accepted.push_back(sock);
       accept_next();
       auto hello = std::make_shared<Hello>();
       asio::async_read(*sock, asio::buffer(hello.get(), sizeof(Hello)),
@@ -141,8 +143,7 @@ void TcpStoreServer::serve(std::span<const std::byte> blob, int world, double ti
   // Cancel whatever is still pending, so no handler outlives this frame.
   boost::system::error_code ignored;
   acc.close(ignored);
-  for (auto& s : peer)
-    if (s) s->shutdown(tcp::socket::shutdown_send, ignored), s->close(ignored);
+  for (auto& s : accepted) s->shutdown(tcp::socket::shutdown_send, ignored), s->close(ignored);
   io.restart();
   io.run();
   if (ok) return;

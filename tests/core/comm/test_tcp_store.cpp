@@ -1,6 +1,9 @@
 // The TCP store on localhost: threads play ranks 0..3 of one rendezvous.
 #include <gtest/gtest.h>
 
+#include <utility>  // before Asio (Boost 1.74 misses it)
+
+#include <boost/asio.hpp>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -54,6 +57,22 @@ TEST(TcpStore, RanksThatStartBeforeRankZeroWait) {
       return tcp_store_share("127.0.0.1", port, r, 4, r == 0 ? id : std::vector<std::byte>{}, 20);
     }));
   for (auto& f : ranks) EXPECT_EQ(f.get(), id);
+}
+
+// A connection that never says who it is (a port scanner, another program) changes nothing.
+TEST(TcpStore, ASilentConnectionDoesNotBlockTheRendezvous) {
+  const auto id = blob(64);
+  TcpStoreServer server(0);
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket silent(io);
+  silent.connect(
+      {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())});
+  auto one = std::async(std::launch::async,
+                        [&] { return tcp_store_fetch("127.0.0.1", server.port(), 1, 2, 10); });
+  const auto t0 = clock::now();
+  server.serve(id, 2, 10);
+  EXPECT_EQ(one.get(), id);
+  EXPECT_LT(seconds_since(t0), 5.0);
 }
 
 TEST(TcpStore, OneRankNeedsNoNetwork) {
