@@ -12,7 +12,7 @@
 namespace vpmoe {
 namespace {
 
-// Unset and empty are the same: `RANK= cmd` clears a variable in most shells' habits.
+// An empty variable counts as unset (`RANK= cmd` is a common way to clear one).
 std::optional<std::string> env(const char* name) {
   const char* v = std::getenv(name);
   if (!v || !*v) return std::nullopt;
