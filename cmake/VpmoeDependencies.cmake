@@ -16,3 +16,15 @@ find_package(PNG REQUIRED)
 # Multi-process CPU runs (and their tests under mpirun): optional, so a GPU machine without
 # MPI still builds; vpmoe::mpi_world_comm() then says the build has none.
 find_package(MPI COMPONENTS CXX)
+# NCCL for multi-GPU runs (CUDA builds only): in the CUDA toolkit or from Debian/NVIDIA's
+# libnccl-dev. Optional: without it vpmoe::nccl_comm says the build has none.
+set(VPMOE_HAS_NCCL OFF)
+if(VPMOE_WITH_CUDA)
+  find_path(VPMOE_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/include)
+  find_library(VPMOE_NCCL_LIBRARY nccl
+    HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu)
+  if(VPMOE_NCCL_INCLUDE_DIR AND VPMOE_NCCL_LIBRARY)
+    set(VPMOE_HAS_NCCL ON)
+  endif()
+  message(STATUS "vpmoe: NCCL ${VPMOE_HAS_NCCL} (${VPMOE_NCCL_LIBRARY})")
+endif()

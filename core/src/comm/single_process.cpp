@@ -11,6 +11,14 @@ void copy_unless_same(const Tensor& in, const Tensor& out, const char* what) {
   if (in.data() != out.data()) Tensor(out).copy_from(in.view(out.shape()));
 }
 
+// Nothing is ever in flight, but async callers get a handle as with the other backends.
+struct Done final : CommWork {
+  void wait() override {}
+};
+CommHandle done_if(bool async) {
+  return async ? std::make_shared<Done>() : nullptr;
+}
+
 class SingleProcessComm final : public Comm {
  public:
   explicit SingleProcessComm(std::string name) : name_(std::move(name)) {}
@@ -21,14 +29,14 @@ class SingleProcessComm final : public Comm {
   void all_reduce_sum(std::span<std::int64_t>) override {}
   void all_reduce_sum(std::span<double>) override {}
   void all_reduce_sum(std::span<float>) override {}
-  CommHandle all_reduce_sum(const Tensor&, bool) override { return nullptr; }
-  CommHandle reduce_scatter_sum(const Tensor& in, const Tensor& out, bool) override {
+  CommHandle all_reduce_sum(const Tensor&, bool async) override { return done_if(async); }
+  CommHandle reduce_scatter_sum(const Tensor& in, const Tensor& out, bool async) override {
     copy_unless_same(in, out, "reduce_scatter");
-    return nullptr;
+    return done_if(async);
   }
-  CommHandle all_gather(const Tensor& in, const Tensor& out, bool) override {
+  CommHandle all_gather(const Tensor& in, const Tensor& out, bool async) override {
     copy_unless_same(in, out, "all_gather");
-    return nullptr;
+    return done_if(async);
   }
   void all_to_all(const Tensor& in, std::span<const std::int64_t> send_rows, const Tensor& out,
                   std::span<const std::int64_t> recv_rows) override {
