@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "comm/launch.h"
 #include "train/batch_source.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -18,14 +19,13 @@
 namespace vpmoe::host::train {
 namespace {
 
-Device choose_device(const Config& c) {
+// One process per GPU: the GPU of the launch's local rank.
+Device choose_device(const Config& c, const Launch& launch) {
   if (c.run.device == "cpu") return Device::cpu();
-  if (c.run.device == "cuda") {
-    if (!cuda_available())
-      c.fail("run.device", "\"cuda\" was asked for, but this build or machine has no CUDA device");
-    return Device::cuda(0);
-  }
-  return cuda_available() ? Device::cuda(0) : Device::cpu();
+  if (c.run.device == "cuda" && !cuda_available())
+    c.fail("run.device", "\"cuda\" was asked for, but this build or machine has no CUDA device");
+  if (!cuda_available()) return Device::cpu();
+  return Device::cuda(local_cuda_device(launch, cuda_device_count()));
 }
 
 // The tokenizer's identity, for the checkpoints (and its vocabulary check at start-up).
@@ -58,23 +58,13 @@ std::string checkpoint_dir(const Config& c) {
 }
 
 RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
-  const Device device = choose_device(c);
-  const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
+  set_comm_timeout(c.parallel.timeout_s);  // the rendezvous waits this long too
   std::shared_ptr<Comm> world = o.comm;
-  if (!world && log::world_size() > 1) {
-    // Several processes: data parallelism over MPI, the CPU path (NCCL is not built yet).
-    if (!mpi_available())
-      throw Error("this launch has " + std::to_string(log::world_size()) +
-                  " processes, but this build has no MPI (install libopenmpi-dev and rebuild)");
-    if (device.is_cuda())
-      throw Error(
-          "data parallelism on CUDA needs NCCL, which is not built yet: run one process "
-          "per run, or [run] device = \"cpu\" under mpirun");
-    world = mpi_world_comm();
-    log::set_rank(world->rank(), world->size());
-  }
-  if (!world) world = single_process_comm();
-  set_comm_timeout(c.parallel.timeout_s);
+  const Launch launch = world ? Launch{} : detect_launch();
+  const Device device = choose_device(c, launch);
+  const bool bf16 = device.is_cuda() && c.train.precision == "bf16";
+  if (!world) world = world_comm(launch, device, c.parallel.backend);
+  log::set_rank(world->rank(), world->size());
   parallel_layout(c, world->size(), world->rank());  // refuses a world tp x ep cannot fill
   const std::shared_ptr<ParallelState> ps = make_parallel_state(
       world, c.parallel.tensor_model_parallel_size, c.parallel.expert_model_parallel_size);
