@@ -34,6 +34,7 @@ std::int64_t unit_elements(const Parameter& p, ShardUnit u);
 struct ShardPiece {
   std::size_t param = 0;
   std::int64_t begin = 0, end = 0;
+  bool operator==(const ShardPiece&) const = default;
 };
 // Per rank, its pieces in parameter order.
 using ShardPlan = std::vector<std::vector<ShardPiece>>;
