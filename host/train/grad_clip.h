@@ -6,6 +6,7 @@
 // (OptimizerStep::grad_scale), which saves a pass over every grad.
 #include <vector>
 
+#include "vpmoe/comm.h"
 #include "vpmoe/parameter.h"
 
 namespace vpmoe::host::train {
@@ -20,5 +21,11 @@ struct ClipResult {
 // max_norm <= 0: measure only. scale_grads = false: the factor is returned, the grads left.
 ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm,
                           bool scale_grads = true);
+// With expert parallelism (ep of more than one rank): each rank holds other experts, so the
+// squares of its expert grads (Sharding::expert) are summed over ep, and the dense grads,
+// identical on every rank after the data-parallel mean, are counted once. Every rank gets the
+// same norm and decision. ep of one rank: the function above, bit for bit.
+ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm, bool scale_grads,
+                          Comm& ep);
 
 }  // namespace vpmoe::host::train

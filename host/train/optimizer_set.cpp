@@ -1,24 +1,33 @@
 #include "train/optimizer_set.h"
 
+#include "train/distributed_optimizer.h"
+#include "train/optimizer_reshard.h"
+
 #include "vpmoe/config.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::host::train {
 
 OptimizerSet::OptimizerSet(const Config& c, const Registry& reg,
-                           const std::vector<Parameter*>& params)
-    : weight_decay_(c.train.weight_decay) {
-  std::map<OptimizerGroup, std::vector<Parameter*>> by_group;
-  for (Parameter* p : params) by_group[optimizer_group(*p)].push_back(p);
+                           const std::vector<Parameter*>& params, const ParallelState* ps)
+    : weight_decay_(c.train.weight_decay), distributed_(c.parallel.distributed_optimizer) {
+  if (!ps) {
+    single_ = single_process_state();
+    ps = single_.get();
+  }
+  for (Parameter* p : params) params_[optimizer_group(*p)].push_back(p);
   BuildArgs args;
   args.config = &c;
-  for (auto& [g, ps] : by_group) {
+  for (auto& [g, list] : params_) {
     const std::string spec = g == OptimizerGroup::matrix ? "optimizer." + c.optimizer.name
                                                          : std::string("optimizer.adamw");
-    args.device = ps.front()->value.device();
-    Group group{g, spec, reg.create<Optimizer>(spec, args), LrSchedule(c.train, group_lr(g, c)),
-                ps.size()};
-    group.optimizer->add_parameters(ps);
+    args.device = list.front()->value.device();
+    std::unique_ptr<Optimizer> opt = reg.create<Optimizer>(spec, args);
+    if (distributed_)
+      opt = std::make_unique<DistributedOptimizer>(std::move(opt), *ps,
+                                                   std::int64_t(c.parallel.ddp_bucket_size));
+    Group group{g, spec, std::move(opt), LrSchedule(c.train, group_lr(g, c)), list.size()};
+    group.optimizer->add_parameters(list);
     groups_.push_back(std::move(group));
   }
 }
@@ -47,8 +56,26 @@ void OptimizerSet::load_state(const std::map<std::string, Tensor>& state) {
     std::map<std::string, Tensor> mine;
     for (const auto& [k, t] : state)
       if (k.compare(0, prefix.size(), prefix) == 0) mine[k.substr(prefix.size())] = t;
-    g.optimizer->load_state(mine);
+    load_group_state(g, mine);
   }
+}
+
+// A plain optimizer given pieces (a distributed run's checkpoint) assembles its whole
+// parameters from them; the distributed one re-shards by itself.
+void OptimizerSet::load_group_state(Group& g, const std::map<std::string, Tensor>& state) {
+  if (distributed_) return g.optimizer->load_state(state);
+  const StateMap like = g.optimizer->state();
+  bool plain = true;
+  for (const auto& [key, t] : like) plain = plain && state.count(key);
+  if (plain) return g.optimizer->load_state(state);
+  const ShardUnit unit = shard_unit(g.spec);
+  std::map<std::string, std::int64_t> units;
+  std::vector<ShardView> whole;
+  for (const Parameter* p : params_.at(g.group)) {
+    units[p->name] = shard_units(*p, unit);
+    whole.push_back(ShardView{p->name, p->name, 0, units[p->name]});
+  }
+  g.optimizer->load_state(reshard_state(state, views_in_state(state, units), like, whole));
 }
 
 }  // namespace vpmoe::host::train

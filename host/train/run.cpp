@@ -83,7 +83,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
             std::to_string(k) + " micro-batch(es) of " + std::to_string(mb) + " x " +
             std::to_string(T) + " tokens per step");
   auto model = build_model(c, reg, ModelTarget{device, bf16, c.run.seed, ps});
-  OptimizerSet opt(c, reg, model->parameters());
+  OptimizerSet opt(c, reg, model->parameters(), ps.get());
   Trainer trainer(c, *model, opt, *ps);
 
   std::unique_ptr<BatchSource> train, valid;

@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 
 #include <cmath>
+#include <optional>
+#include <set>
 
 #include "train/grad_clip.h"
 #include "vpmoe/config.h"
@@ -9,41 +11,72 @@
 
 namespace vpmoe::host::train {
 
+namespace {
+
+// Every parameter must be in some backward stage, or its grad would not be reduced.
+std::vector<std::vector<Parameter*>> checked_stages(model::GptModel& m) {
+  auto stages = m.backward_stages();
+  std::set<const Parameter*> listed;
+  for (const auto& s : stages) listed.insert(s.begin(), s.end());
+  for (const Parameter* p : m.parameters())
+    if (!listed.count(p)) throw Error("trainer: " + p->name + " is in no backward stage");
+  return stages;
+}
+
+// The model calls the grad sync after each backward stage while this lives.
+struct HookArmed {
+  model::GptModel& m;
+  HookArmed(model::GptModel& model, GradSync& sync) : m(model) {
+    m.set_backward_hook([&sync](int stage) { sync.stage_done(stage); });
+  }
+  ~HookArmed() { m.set_backward_hook(nullptr); }
+};
+
+}  // namespace
+
 Trainer::Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps)
-    : c_(c), model_(m), opt_(opt), ps_(ps), dp_(*ps.dp), params_(m.parameters()) {
+    : c_(c),
+      model_(m),
+      opt_(opt),
+      ps_(ps),
+      dp_(*ps.dp),
+      params_(m.parameters()),
+      grad_sync_(checked_stages(m), ps,
+                 GradSyncOptions{c.parallel.ddp_bucket_size, c.parallel.overlap_grad_reduce}) {
   for (auto& layer : m.layers())
     if (auto* moe = dynamic_cast<moe::MoeLayer*>(&layer->ffn())) moe_.push_back(moe);
 }
 
 StepMetrics Trainer::accumulate(BatchSource& data, int k) {
   if (k <= 0) throw Error("trainer: micro-batches must be > 0");
-  for (Parameter* p : params_) p->grad.zero_();
+  grad_sync_.zero_grads();
   StepMetrics m;
   m.iteration = iteration_;
   const float scale = 1.f / float(k);
   for (int i = 0; i < k; ++i) {
     const Batch b = data.next();
     Context ctx{b.ids.device(), b.batch, b.seq_len, true, double(scale)};
-    const ops::CrossEntropyStats st = model_.run(ctx, b.ids, b.targets, b.mask, scale, true);
+    ops::CrossEntropyStats st;
+    if (i + 1 == k) {
+      // The grads become final during the last backward: its buckets can start from there.
+      grad_sync_.begin();
+      std::optional<HookArmed> armed;
+      if (grad_sync_.overlap() && grad_sync_.reduces()) armed.emplace(model_, grad_sync_);
+      st = model_.run(ctx, b.ids, b.targets, b.mask, scale, true);
+    } else {
+      st = model_.run(ctx, b.ids, b.targets, b.mask, scale, true);
+    }
     m.loss += st.mean() / k;
     m.aux_loss += model_.aux_loss() / k;
     m.tokens += b.batch * b.seq_len;
   }
-  if (dp_.size() > 1) average_over_dp(m);
+  grad_sync_.finish();
+  if (dp_.size() > 1) average_metrics(m);
   return m;
 }
 
-// The data-parallel mean of the main grads (host memory: the CPU path), and of the loss
-// metrics; tokens are summed. Every rank then clips and steps on identical grads.
-void Trainer::average_over_dp(StepMetrics& m) {
-  const float inv = 1.f / float(dp_.size());
-  for (Parameter* p : params_) {
-    if (!p->grad.device().is_cpu())
-      throw Error("trainer: data-parallel grads on " + p->grad.device().str() +
-                  " need NCCL, which is not built yet");
-    dp_.all_reduce_sum(std::span<float>(p->grad.data_as<float>(), std::size_t(p->grad.numel())));
-    ops::scale(p->grad, inv, p->grad);
-  }
+// The loss metrics' mean over dp; tokens are summed.
+void Trainer::average_metrics(StepMetrics& m) {
   double sums[2] = {m.loss, m.aux_loss};
   dp_.all_reduce_sum(std::span<double>(sums, 2));
   m.loss = sums[0] / dp_.size(), m.aux_loss = sums[1] / dp_.size();
@@ -77,7 +110,8 @@ double Trainer::evaluate(BatchSource& data, int k) {
 StepMetrics Trainer::step(BatchSource& data, int k) {
   StepMetrics m = accumulate(data, k);
   // The clip's factor goes to the optimizers, which read the grads anyway.
-  const ClipResult clip = clip_grad_norm(params_, c_.train.clip_grad, /*scale_grads=*/false);
+  const ClipResult clip =
+      clip_grad_norm(params_, c_.train.clip_grad, /*scale_grads=*/false, *ps_.ep);
   m.grad_norm = clip.norm;
   ++iteration_;
   if (!clip.finite || !std::isfinite(m.loss)) {

@@ -31,6 +31,14 @@ std::vector<Parameter*> GptModel::parameters() {
   return ps;
 }
 
+std::vector<std::vector<Parameter*>> GptModel::backward_stages() {
+  std::vector<std::vector<Parameter*>> stages{{&output_, &final_norm_}};
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it)
+    stages.push_back((*it)->parameters());
+  stages.push_back({&embedding_});
+  return stages;
+}
+
 double GptModel::flops_per_token(std::int64_t seq_len) const {
   double f = 2.0 * double(o_.vocab) * double(o_.hidden);
   for (const auto& l : layers_) f += l->flops_per_token(seq_len);
@@ -63,8 +71,14 @@ ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, cons
       ops::linear_cross_entropy(h, output_.compute, targets, mask, grad_scale, &dh, &output_.grad);
   Tensor dx = Tensor::empty(x.shape(), act, o_.device);
   ops::rmsnorm_backward(dh, x, final_norm_.value, rstd, dx, final_norm_.grad);
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dx = (*it)->backward(ctx, dx, &vr);
+  int stage = 0;
+  if (hook_) hook_(stage);
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+    dx = (*it)->backward(ctx, dx, &vr);
+    if (hook_) hook_(++stage);
+  }
   ops::embedding_backward(ids, ops::cast_to(dx, DType::f32), embedding_.grad);
+  if (hook_) hook_(++stage);
   return st;
 }
 

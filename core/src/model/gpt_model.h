@@ -3,6 +3,7 @@
 // an untied LM head whose logits go straight into the loss (ops::linear_cross_entropy: at most
 // a chunk of [rows, V] logits exists). One call runs a micro-batch forward, its loss-masked
 // mean cross-entropy and, when asked, the whole backward.
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -25,6 +26,15 @@ class GptModel {
  public:
   GptModel(GptOptions o, std::vector<std::unique_ptr<TransformerLayer>> layers);
   std::vector<Parameter*> parameters();
+  // The parameters in the order the backward finishes their grads, stage by stage: the head
+  // (output layer, final norm), each layer from the last to the first, the embedding. A
+  // parameter's grad is final once the backward has passed the last stage that lists it.
+  std::vector<std::vector<Parameter*>> backward_stages();
+  // Called with a stage's index (of backward_stages) as soon as the backward has passed it, so
+  // the data-parallel reduction of those grads can start while the rest of the backward runs.
+  // Empty: no calls.
+  using BackwardHook = std::function<void(int stage)>;
+  void set_backward_hook(BackwardHook hook) { hook_ = std::move(hook); }
   // Forward FLOPs per token: the layers plus the LM head (2 V H).
   double flops_per_token(std::int64_t seq_len) const;
   // ids, targets [B T] i32; mask [B T] f32 or undefined (all ones). With backward, every grad
@@ -44,6 +54,7 @@ class GptModel {
   GptOptions o_;
   std::vector<std::unique_ptr<TransformerLayer>> layers_;
   Parameter embedding_, final_norm_, output_;
+  BackwardHook hook_;
 };
 
 }  // namespace vpmoe::model

@@ -63,7 +63,7 @@ class Parallel : public RunTest {
                 const std::string& load = "") {
     // The same micro-batches in every layout (the loss is a mean per micro-batch): one process
     // runs the world's micro-batches one after another.
-    micro_batch_size = 4 / world()->size();
+    micro_batch = 4 / world()->size();
     train_extra = "[parallel]\nexpert_model_parallel_size = " + std::to_string(ep) +
                   "\ndistributed_optimizer = " + (distributed ? "true" : "false") +
                   "\n[checkpoint]\ndir = \"" + (shared_ / name).string() + "\"\n" +

@@ -60,8 +60,10 @@ class RunTest : public ::testing::Test {
                  "valid_paths = [\"" +
                  d +
                  "/valid\"]\neval_interval = 2\neval_iters = 1\n"
-                 "[train]\nmicro_batch_size = " + std::to_string(micro_batch_size) +
-                 "\nglobal_batch_size = 4\nlr = 0.01\n"
+                 "[train]\nmicro_batch_size = " +
+                 std::to_string(micro_batch) +
+                 "\nglobal_batch_size = " + std::to_string(global_batch) +
+                 "\nlr = 0.01\n"
                  "min_lr = 0.001\nlr_decay_style = \"cosine\"\nlr_decay_iters = 6\n"
                  "train_iters = " +
                  std::to_string(iters) + "\n" + train_extra;
@@ -75,7 +77,7 @@ class RunTest : public ::testing::Test {
   }
 
   std::string train_extra;  // more [train] keys (or whole sections after [train])
-  int micro_batch_size = 2;  // of a global batch of 4
+  int micro_batch = 2, global_batch = 4;
   Registry reg_ = in_tree_plugins();
   fs::path dir_;
 };

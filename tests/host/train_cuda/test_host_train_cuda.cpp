@@ -2,7 +2,9 @@
 // - f32 on CUDA: the loss and every parameter's gradient match the CPU (fp32) model built from
 //   the same seed (parameters are initialised from their names, not the device);
 // - bf16 compute: the loss within bf16 accuracy, the gradient's global norm close;
-// - a bf16 run trains (the loss falls) and resumes from its checkpoint bit for bit.
+// - a bf16 run trains (the loss falls) and resumes from its checkpoint bit for bit;
+// - with one rank the distributed optimizer (bf16 compute refreshed from the pieces' views)
+//   and small gradient buckets give the plain run's losses and weights bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +13,7 @@
 #include "host/train/run_fixture.h"
 #include "train/batch_source.h"
 #include "train/model_builder.h"
+#include "train/safetensors.h"
 
 namespace vpmoe::testing {
 namespace {
@@ -87,6 +90,26 @@ TEST_F(TrainCuda, Bf16RunTrainsAndResumesBitForBit) {
   ASSERT_EQ(resumed.losses.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i)
     EXPECT_EQ(resumed.losses[i], straight.losses[i + 3]) << "step " << i + 4;
+}
+
+TEST_F(TrainCuda, DistributedOptimizerOnOneRankGivesThePlainBits) {
+  train_extra = "precision = \"bf16\"\n";
+  const RunResult plain = train_run(config("plain", 3, "", kModel, "cuda"), reg_);
+  const RunResult dist = train_run(
+      config("dist", 3, "[parallel]\ndistributed_optimizer = true\nddp_bucket_size = 5000\n",
+             kModel, "cuda"),
+      reg_);
+  ASSERT_EQ(plain.losses.size(), 3u);
+  EXPECT_EQ(dist.losses, plain.losses);
+  const auto a =
+      read_safetensors((dir_ / "plain/checkpoints/step_00000003/model.safetensors").string());
+  const auto b =
+      read_safetensors((dir_ / "dist/checkpoints/step_00000003/model.safetensors").string());
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_EQ(b.at(name).to_floats(), t.to_floats()) << name;
+  }
 }
 
 }  // namespace

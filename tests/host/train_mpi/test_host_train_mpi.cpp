@@ -1,48 +1,122 @@
-// spec/training.md §7: dp = 2 with a global batch of 4 gives the updates of dp = 1 with the same
-// global batch (fp32, CPU, over MPI). Both ranks train 3 steps with micro-batches of 2 (one
-// each per step); rank 0 then trains the same 3 steps alone (two micro-batches per step). The
+// spec/training.md §7: dp ranks sharing a global batch give the updates of one rank with the
+// same global batch (fp32, CPU, over MPI): the dp ranks train 3 steps, each with its share of
+// the micro-batches; rank 0 then trains the same 3 steps alone with the plain optimizer. The
 // losses, validation losses and final weights agree to float rounding (the sums are grouped
-// differently); the dp run's checkpoint and metrics come from rank 0 only.
+// differently), with the plain optimizer and with the distributed one (ZeRO-1, small gradient
+// buckets, overlapped or not); the dp run's checkpoint and metrics come from rank 0 only. Every
+// rank ends with the same weights and the same expert biases. Tests named *FourRanks* run
+// under mpirun -np 4, the rest under -np 2 (the TrainMpi suite under both).
 #include <gtest/gtest.h>
 
 #include "core/ops_cuda/cuda_test_util.h"
 #include "host/train/run_fixture.h"
+#include "train/model_builder.h"
 #include "train/safetensors.h"
+#include "train/trainer.h"
 #include "vpmoe/comm.h"
+#include "vpmoe/parallel.h"
 
 namespace vpmoe::testing {
 namespace {
 
 using namespace host::train;
 
-TEST_F(RunTest, TwoRanksGiveTheUpdatesOfOne) {
-  RunOptions dp2;
-  dp2.comm = mpi_world_comm();
-  ASSERT_EQ(dp2.comm->size(), 2) << "run under mpirun -np 2";
-  const int rank = dp2.comm->rank();
-  const RunResult two = train_run(config("dp2", 3), reg_, dp2);
-  EXPECT_EQ(fs::exists(dir_ / "dp2/checkpoints/latest"), rank == 0);
-  EXPECT_EQ(fs::exists(dir_ / "dp2/metrics.jsonl"), rank == 0);
-  if (rank != 0) return;
+class DataParallelRun : public RunTest {
+ protected:
+  // All ranks train with the [parallel] section `parallel`, then rank 0 alone.
+  void expect_updates_of_one(int ranks, const std::string& parallel) {
+    RunOptions dp;
+    dp.comm = mpi_world_comm();
+    ASSERT_EQ(dp.comm->size(), ranks) << "run under mpirun -np " << ranks;
+    const int rank = dp.comm->rank();
+    const RunResult many = train_run(config("dp", 3, parallel), reg_, dp);
+    EXPECT_EQ(fs::exists(dir_ / "dp/checkpoints/latest"), rank == 0);
+    EXPECT_EQ(fs::exists(dir_ / "dp/metrics.jsonl"), rank == 0);
+    if (rank != 0) return;
 
-  RunOptions dp1;
-  dp1.comm = single_process_comm();
-  const RunResult one = train_run(config("dp1", 3), reg_, dp1);
-  ASSERT_EQ(one.losses.size(), 3u);
-  ASSERT_EQ(two.losses.size(), 3u);
-  for (std::size_t i = 0; i < 3; ++i)
-    EXPECT_NEAR(two.losses[i], one.losses[i], 1e-5 * std::abs(one.losses[i])) << "step " << i + 1;
-  ASSERT_EQ(two.valid_losses.size(), one.valid_losses.size());
-  for (std::size_t i = 0; i < one.valid_losses.size(); ++i)
-    EXPECT_NEAR(two.valid_losses[i], one.valid_losses[i], 1e-5 * one.valid_losses[i]);
-  const auto w1 =
-      read_safetensors((dir_ / "dp1/checkpoints/step_00000003/model.safetensors").string());
-  const auto w2 =
-      read_safetensors((dir_ / "dp2/checkpoints/step_00000003/model.safetensors").string());
-  ASSERT_EQ(w1.size(), w2.size());
-  for (const auto& [name, t] : w1) {
-    ASSERT_TRUE(w2.count(name)) << name;
-    EXPECT_LT(rel_err(w2.at(name), t), 1e-5) << name;
+    RunOptions single;
+    single.comm = single_process_comm();
+    const RunResult one = train_run(config("dp1", 3), reg_, single);
+    ASSERT_EQ(one.losses.size(), 3u);
+    ASSERT_EQ(many.losses.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i)
+      EXPECT_NEAR(many.losses[i], one.losses[i], 1e-5 * std::abs(one.losses[i]))
+          << "step " << i + 1;
+    ASSERT_EQ(many.valid_losses.size(), one.valid_losses.size());
+    for (std::size_t i = 0; i < one.valid_losses.size(); ++i)
+      EXPECT_NEAR(many.valid_losses[i], one.valid_losses[i], 1e-5 * one.valid_losses[i]);
+    const auto w1 =
+        read_safetensors((dir_ / "dp1/checkpoints/step_00000003/model.safetensors").string());
+    const auto w2 =
+        read_safetensors((dir_ / "dp/checkpoints/step_00000003/model.safetensors").string());
+    ASSERT_EQ(w1.size(), w2.size());
+    for (const auto& [name, t] : w1) {
+      ASSERT_TRUE(w2.count(name)) << name;
+      EXPECT_LT(rel_err(w2.at(name), t), 1e-5) << name;
+    }
+  }
+};
+
+TEST_F(DataParallelRun, TwoRanksGiveTheUpdatesOfOne) {
+  expect_updates_of_one(2, "");
+}
+
+TEST_F(DataParallelRun, TwoRanksWithTheDistributedOptimizerGiveTheUpdatesOfOne) {
+  expect_updates_of_one(2, "[parallel]\ndistributed_optimizer = true\nddp_bucket_size = 100000\n");
+}
+
+TEST_F(DataParallelRun, TwoRanksWithoutOverlapGiveTheUpdatesOfOne) {
+  expect_updates_of_one(2,
+                        "[parallel]\ndistributed_optimizer = true\noverlap_grad_reduce = false\n");
+}
+
+TEST_F(DataParallelRun, FourRanksWithTheDistributedOptimizerGiveTheUpdatesOfOne) {
+  micro_batch = 1;  // a global batch of 4: one micro-batch per rank, four for one process
+  expect_updates_of_one(4, "[parallel]\ndistributed_optimizer = true\nddp_bucket_size = 100000\n");
+}
+
+// Every rank's copy of t equals this rank's, bit for bit.
+void expect_same_on_every_rank(Comm& world, const Tensor& t, const std::string& what) {
+  const Tensor mine = t.clone().view({-1});
+  const Tensor all = Tensor::empty({mine.numel() * world.size()}, mine.dtype());
+  world.all_gather(mine, all);
+  const std::vector<float> own = mine.to_floats();
+  for (int r = 0; r < world.size(); ++r)
+    EXPECT_EQ(all.slice(r * mine.numel(), (r + 1) * mine.numel()).to_floats(), own)
+        << what << " differs on rank " << r;
+}
+
+TEST(TrainMpi, ReplicasAndExpertBiasesAgreeOnEveryRank) {
+  std::shared_ptr<Comm> world = mpi_world_comm();
+  const int n = world->size();
+  for (bool distributed : {false, true}) {
+    const Config c = tiny_config(
+        "aux_loss_coeff = 0.01\nrouter_bias_update_rate = 0.01\n",
+        "[train]\nmicro_batch_size = 2\nglobal_batch_size = " + std::to_string(2 * n) +
+            "\nlr = 0.01\nmin_lr = 0.01\ntrain_iters = 3\n[parallel]\ndistributed_optimizer = " +
+            (distributed ? "true" : "false") + "\nddp_bucket_size = 500\n");
+    const Registry reg = in_tree_plugins();
+    const auto ps = make_parallel_state(world, 1, 1);
+    auto model = build_model(c, reg, ModelTarget{Device::cpu(), false, 5, ps});
+    OptimizerSet opt(c, reg, model->parameters(), ps.get());
+    Trainer trainer(c, *model, opt, *ps);
+    // Every rank its own tokens.
+    MockSource data(c.tokenizer.vocab_size, 2, 8, 9 + std::uint64_t(world->rank()), Device::cpu());
+    const auto before = model->state();
+    std::map<std::string, std::vector<float>> initial;
+    for (const auto& [k, t] : before) initial[k] = t.to_floats();
+    for (int s = 0; s < 3; ++s) EXPECT_FALSE(trainer.step(data, 1).skipped);
+    const std::string mode = distributed ? " (distributed optimizer)" : "";
+    for (Parameter* p : model->parameters())
+      expect_same_on_every_rank(*world, p->value, p->name + mode);
+    int biases = 0;
+    for (const auto& [k, t] : model->state()) {
+      expect_same_on_every_rank(*world, t, k + mode);
+      if (k.find("expert_bias") == std::string::npos) continue;
+      ++biases;
+      EXPECT_NE(t.to_floats(), initial.at(k)) << k << " was never updated";
+    }
+    EXPECT_GT(biases, 0) << "the tiny model has MoE layers with an expert bias";
   }
 }
 
