@@ -2,7 +2,10 @@
 // Checkpoints (DESIGN.md "Files on disk", spec/training.md §5): <dir>/step_<iteration>/ holds
 //   model.safetensors      fp32 main parameters by name, and the modules' state ("state/...":
 //                          the routers' expert biases)
-//   optimizer.safetensors  every optimizer group's state ("<group>/<parameter>/<slot>")
+//   optimizer_rank<N>.safetensors  optimizer state ("<group>/<parameter>[@<b>:<e>].<slot>", in
+//                          the whole model's coordinates), each piece written once: by rank 0,
+//                          by an ep rank's first replica (its experts), or with the distributed
+//                          optimizer by the rank that owns it
 //   state.json             iteration, updates, skipped steps, data position, consumed samples,
 //                          seed, the model's parameter shapes, tokenizer identity, build version
 //   run.toml (+ the model_config it extends)  copies of the configuration

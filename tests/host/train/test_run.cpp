@@ -46,15 +46,15 @@ TEST_F(RunTest, ResumeReproducesTheLossCurveBitForBit) {
   // The final weights (and the routers' expert biases in them) are the same bytes.
   EXPECT_EQ(bytes(dir_ / "straight/checkpoints/step_00000006/model.safetensors"),
             bytes(dir_ / "split/checkpoints/step_00000006/model.safetensors"));
-  EXPECT_EQ(bytes(dir_ / "straight/checkpoints/step_00000006/optimizer.safetensors"),
-            bytes(dir_ / "split/checkpoints/step_00000006/optimizer.safetensors"));
+  EXPECT_EQ(bytes(dir_ / "straight/checkpoints/step_00000006/optimizer_rank00000.safetensors"),
+            bytes(dir_ / "split/checkpoints/step_00000006/optimizer_rank00000.safetensors"));
   EXPECT_EQ(bytes(dir_ / "split/checkpoints/latest"), "step_00000006\n");
 }
 
 TEST_F(RunTest, CheckpointHoldsStateConfigAndExpertBias) {
   const RunResult r = train_run(config("one", 3), reg_);
   const fs::path ck = r.checkpoint;
-  for (const char* f : {"model.safetensors", "optimizer.safetensors", "state.json", "run.toml"})
+  for (const char* f : {"model.safetensors", "optimizer_rank00000.safetensors", "state.json", "run.toml"})
     EXPECT_TRUE(fs::exists(ck / f)) << f;
   EXPECT_FALSE(fs::exists(ck.string() + ".tmp"));
   const auto state = nlohmann::json::parse(bytes(ck / "state.json"));

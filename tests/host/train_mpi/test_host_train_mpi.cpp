@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/ops_cuda/cuda_test_util.h"
-#include "host/train/run_fixture.h"
+#include "host/train_mpi/mpi_run_fixture.h"
 #include "train/model_builder.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
@@ -21,7 +21,7 @@ namespace {
 
 using namespace host::train;
 
-class DataParallelRun : public RunTest {
+class DataParallelRun : public MpiRunTest {
  protected:
   // All ranks train with the [parallel] section `parallel`, then rank 0 alone.
   void expect_updates_of_one(int ranks, const std::string& parallel) {
@@ -29,8 +29,9 @@ class DataParallelRun : public RunTest {
     dp.comm = mpi_world_comm();
     ASSERT_EQ(dp.comm->size(), ranks) << "run under mpirun -np " << ranks;
     const int rank = dp.comm->rank();
-    const RunResult many = train_run(config("dp", 3, parallel), reg_, dp);
-    EXPECT_EQ(fs::exists(dir_ / "dp/checkpoints/latest"), rank == 0);
+    const RunResult many =
+        train_run(config("dp", 3, parallel + checkpoint_section("dp")), reg_, dp);
+    EXPECT_TRUE(fs::exists(shared_ / "dp/latest"));
     EXPECT_EQ(fs::exists(dir_ / "dp/metrics.jsonl"), rank == 0);
     if (rank != 0) return;
 
@@ -47,8 +48,7 @@ class DataParallelRun : public RunTest {
       EXPECT_NEAR(many.valid_losses[i], one.valid_losses[i], 1e-5 * one.valid_losses[i]);
     const auto w1 =
         read_safetensors((dir_ / "dp1/checkpoints/step_00000003/model.safetensors").string());
-    const auto w2 =
-        read_safetensors((dir_ / "dp/checkpoints/step_00000003/model.safetensors").string());
+    const auto w2 = read_safetensors((shared_ / "dp/step_00000003/model.safetensors").string());
     ASSERT_EQ(w1.size(), w2.size());
     for (const auto& [name, t] : w1) {
       ASSERT_TRUE(w2.count(name)) << name;
