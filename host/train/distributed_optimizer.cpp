@@ -103,7 +103,7 @@ void DistributedOptimizer::step(const OptimizerStep& s) {
   refresh_views();
   inner_->step(s);
   for (const Share& share : shares_) {
-    if (share.comm->size() == 1) continue;
+    if (!runs_collectives(*share.comm)) continue;
     gather(share);
     for (Parameter* p : share.params) p->sync_compute();
   }

@@ -66,7 +66,7 @@ GradSync::GradSync(const std::vector<std::vector<Parameter*>>& stages, const Par
 
 bool GradSync::reduces() const {
   for (const Bucket& b : buckets_)
-    if (b.comm->size() > 1) return true;
+    if (runs_collectives(*b.comm)) return true;
   return false;
 }
 
@@ -80,7 +80,7 @@ void GradSync::begin() {
 
 void GradSync::start(Bucket& b) {
   b.started = true;
-  if (b.comm->size() > 1) b.pending = b.comm->all_reduce_sum(b.buffer, /*async=*/true);
+  if (runs_collectives(*b.comm)) b.pending = b.comm->all_reduce_sum(b.buffer, /*async=*/true);
 }
 
 void GradSync::stage_done(int stage) {

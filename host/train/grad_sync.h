@@ -9,8 +9,8 @@
 //     collective per bucket.
 //   - After the last micro-batch: the sum over the bucket's group, then the scale by 1 / dp
 //     (the loss is the mean over the dp ranks, so expert grads too are divided by dp, not by
-//     expert dp). A group of one rank skips the collective and dp = 1 the scale, so one
-//     process has the bits it had without this.
+//     expert dp). A group of one rank skips the collective (unless it is NCCL's: runs_collectives)
+//     and dp = 1 the scale, so one process has the bits it had without this.
 //   - Overlap: during the last micro-batch's backward the model calls stage_done after each
 //     stage; a bucket's asynchronous all-reduce starts as soon as the stage that finishes its
 //     last grad is done. finish() starts the rest (all of them without overlap) and waits. The

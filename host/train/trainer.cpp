@@ -71,7 +71,7 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
     m.tokens += b.batch * b.seq_len;
   }
   grad_sync_.finish();
-  if (dp_.size() > 1) average_metrics(m);
+  if (runs_collectives(dp_)) average_metrics(m);
   return m;
 }
 

@@ -58,6 +58,13 @@ class Comm {
   virtual std::unique_ptr<Comm> split(int color, int key, const std::string& name) = 0;
 };
 
+// Whether the host runs a group's collectives or skips them as the identity: a group of one
+// rank skips them, unless it is NCCL's (a one-GPU run with [parallel] backend = "nccl", which
+// then takes the multi-GPU path through every collective, with the same bits).
+inline bool runs_collectives(const Comm& c) {
+  return c.size() > 1 || c.backend() == "nccl";
+}
+
 // How long any rank waits for one collective before it gives up with an error naming the
 // rank, the group and the operation ([parallel] timeout_s; default 600 s). Process-wide.
 void set_comm_timeout(double seconds);

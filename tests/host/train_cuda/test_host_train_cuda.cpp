@@ -112,5 +112,29 @@ TEST_F(TrainCuda, DistributedOptimizerOnOneRankGivesThePlainBits) {
   }
 }
 
+// The NCCL path on one GPU: a communicator of one rank ([parallel] backend = "nccl") runs every
+// collective of the step (gradient buckets, metrics, expert counts, the distributed optimizer's
+// all-gather, the checkpoint's barriers) and gives the bits of the run without one.
+TEST_F(TrainCuda, OneRankNcclStepIsTheStepWithoutACommunicator) {
+  train_extra = "precision = \"bf16\"\n";
+  const std::string dist = "[parallel]\ndistributed_optimizer = true\nddp_bucket_size = 5000\n";
+  const RunResult none =
+      train_run(config("none", 3, dist + "backend = \"none\"\n", kModel, "cuda"), reg_);
+  const RunResult nccl =
+      train_run(config("nccl", 3, dist + "backend = \"nccl\"\n", kModel, "cuda"), reg_);
+  ASSERT_EQ(none.losses.size(), 3u);
+  EXPECT_EQ(nccl.losses, none.losses);
+  EXPECT_EQ(nccl.valid_losses, none.valid_losses);
+  const auto a =
+      read_safetensors((dir_ / "none/checkpoints/step_00000003/model.safetensors").string());
+  const auto b =
+      read_safetensors((dir_ / "nccl/checkpoints/step_00000003/model.safetensors").string());
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_EQ(b.at(name).to_floats(), t.to_floats()) << name;
+  }
+}
+
 }  // namespace
 }  // namespace vpmoe::testing
