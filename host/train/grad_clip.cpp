@@ -51,7 +51,9 @@ ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm
 
 ClipResult clip_grad_norm(const std::vector<Parameter*>& params, double max_norm, bool scale_grads,
                           Comm& ep) {
-  if (!runs_collectives(ep)) return clip_grad_norm(params, max_norm, scale_grads);
+  // One ep rank: the plain norm's summation order (a one-rank NCCL group included), so a
+  // one-GPU NCCL run keeps the bits of a run without a communicator.
+  if (ep.size() == 1) return clip_grad_norm(params, max_norm, scale_grads);
   std::vector<Parameter*> dense, expert;
   for (Parameter* p : params) (p->sharding == Sharding::expert ? expert : dense).push_back(p);
   const double d = l2_norm(grads_of(dense)), e = l2_norm(grads_of(expert));
