@@ -50,10 +50,19 @@ MetricsLog::~MetricsLog() {
   clear_bar();
 }
 
+// "12.3 MB", "4.5 kB", "12 B".
+std::string bytes_str(std::int64_t b) {
+  if (b >= 1000000) return fmt("%.1f", double(b) / 1e6) + " MB";
+  if (b >= 1000) return fmt("%.1f", double(b) / 1e3) + " kB";
+  return std::to_string(b) + " B";
+}
+
 void MetricsLog::step(const StepRecord& r) {
   const StepMetrics& m = r.m;
   step_s_ = r.step_s;
-  tokens_per_s_ = r.step_s > 0 ? double(m.tokens) / r.step_s : 0;
+  // The slowest rank paces the run.
+  const double pace = std::max(r.step_s, r.parallel.slowest_step_s);
+  tokens_per_s_ = pace > 0 ? double(m.tokens) / pace : 0;
   if (jsonl_.is_open()) {
     nlohmann::json j = {{"step", r.step},
                         {"loss", num(m.loss)},
@@ -63,7 +72,13 @@ void MetricsLog::step(const StepRecord& r) {
                         {"tokens", m.tokens},
                         {"step_s", r.step_s},
                         {"tokens_per_s", tokens_per_s_},
+                        {"tokens_per_s_per_gpu", tokens_per_s_ / r.gpus},
                         {"tflops", r.tflops},
+                        {"tflops_total", r.tflops * r.gpus},
+                        {"gpus", r.gpus},
+                        {"slowest_step_s", r.parallel.slowest_step_s},
+                        {"comm_wait_share", r.parallel.comm_wait_share},
+                        {"all_to_all_bytes", r.parallel.all_to_all_bytes},
                         {"skipped", m.skipped},
                         {"skipped_total", r.skipped_total},
                         {"moe_load_cv", m.load.cv},
@@ -77,8 +92,16 @@ void MetricsLog::step(const StepRecord& r) {
     std::string line = "step " + std::to_string(r.step) + "/" + std::to_string(total_) +
                        " | loss " + fmt("%.4f", m.loss) + " | lr " + fmt("%.3e", m.lr) +
                        " | grad norm " + fmt("%.3f", m.grad_norm) + " | " +
-                       fmt("%.0f", tokens_per_s_) + " tok/s | " + fmt("%.2f", r.tflops) +
-                       " TFLOP/s";
+                       fmt("%.0f", tokens_per_s_) + " tok/s";
+    if (r.gpus > 1) line += " (" + fmt("%.0f", tokens_per_s_ / r.gpus) + " per GPU)";
+    line += " | " + fmt("%.2f", r.tflops) + " TFLOP/s";
+    if (r.gpus > 1) {
+      line += " per GPU, " + fmt("%.2f", r.tflops * r.gpus) + " in all | slowest " +
+              fmt("%.3f", r.parallel.slowest_step_s) + " s | comm wait " +
+              fmt("%.0f", 100 * r.parallel.comm_wait_share) + "%";
+      if (r.parallel.all_to_all_bytes > 0)
+        line += " | all-to-all " + bytes_str(r.parallel.all_to_all_bytes);
+    }
     if (r.mfu) line += " | MFU " + fmt("%.1f", 100 * *r.mfu) + "%";
     if (m.load.max > 0)
       line += " | moe cv " + fmt("%.3f", m.load.cv) + " (max/min " + std::to_string(m.load.max) +

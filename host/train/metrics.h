@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "train/parallel_metrics.h"
 #include "train/trainer.h"
 
 namespace vpmoe::host::train {
@@ -13,8 +14,10 @@ namespace vpmoe::host::train {
 struct StepRecord {
   StepMetrics m;
   std::int64_t step = 0;  // 1-based: steps done after this one
-  double step_s = 0;      // wall time of the step
-  double tflops = 0;      // model TFLOP/s (window-correct FLOPs, forward + backward)
+  double step_s = 0;      // wall time of the step (this rank's)
+  int gpus = 1;           // ranks of the run (devices, or CPU processes)
+  double tflops = 0;      // model TFLOP/s per device (window-correct FLOPs, forward + backward)
+  ParallelStepStats parallel;
   std::optional<double> mfu;
   std::int64_t skipped_total = 0;
 };

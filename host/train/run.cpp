@@ -10,6 +10,7 @@
 #include "train/model_builder.h"
 #include "train/optimizer_set.h"
 #include "train/parallel_layout.h"
+#include "train/parallel_metrics.h"
 #include "train/trainer.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/log.h"
@@ -134,6 +135,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   };
 
   if (valid && trainer.iteration() == 0) evaluate();
+  std::int64_t a2a_bytes = trainer.all_to_all_bytes();
   while (trainer.iteration() < c.train.train_iters) {
     const auto t0 = std::chrono::steady_clock::now();
     StepMetrics m;
@@ -148,8 +150,14 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     r.m = m;
     r.step = trainer.iteration();
     r.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.tflops = r.step_s > 0 ? flops_per_token * double(m.tokens) / r.step_s / 1e12 : 0;
-    if (peak > 0) r.mfu = r.tflops / (peak * dp->size());  // per device
+    const std::int64_t bytes = trainer.all_to_all_bytes();
+    r.parallel = gather_step_stats(*ps, r.step_s, bytes - a2a_bytes);
+    a2a_bytes = bytes;
+    r.gpus = ps->layout.world;
+    // Per GPU: the slowest rank's time sets the pace of all.
+    const double pace = std::max(r.step_s, r.parallel.slowest_step_s);
+    r.tflops = pace > 0 ? flops_per_token * double(m.tokens) / pace / 1e12 / r.gpus : 0;
+    if (peak > 0) r.mfu = r.tflops / peak;
     r.skipped_total = trainer.skipped_total();
     metrics.step(r);
     result.losses.push_back(m.loss);

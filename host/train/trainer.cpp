@@ -85,6 +85,12 @@ void Trainer::average_metrics(StepMetrics& m) {
   m.tokens = tokens;
 }
 
+std::int64_t Trainer::all_to_all_bytes() const {
+  std::int64_t b = 0;
+  for (const moe::MoeLayer* moe : moe_) b += moe->dispatcher().bytes_sent();
+  return b;
+}
+
 TrainerCounters Trainer::counters() const {
   return {iteration_, updates_, skipped_total_, skipped_in_a_row_};
 }

@@ -54,6 +54,8 @@ class Trainer {
   std::int64_t updates() const { return updates_; }
   int skipped_in_a_row() const { return skipped_in_a_row_; }
   std::int64_t skipped_total() const { return skipped_total_; }
+  // Bytes the MoE layers' dispatchers have sent to other ranks since they were built.
+  std::int64_t all_to_all_bytes() const;
   TrainerCounters counters() const;
   void set_counters(const TrainerCounters& c);
   // Loss-masked mean loss of k micro-batches without backward (validation).

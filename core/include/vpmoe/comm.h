@@ -56,6 +56,9 @@ class Comm {
   // The ranks with the same color form a new group, ordered by key (MPI_Comm_split,
   // ncclCommSplit). Every rank of this group must call it.
   virtual std::unique_ptr<Comm> split(int color, int key, const std::string& name) = 0;
+  // Seconds this rank's work waited on this group's collectives since the last call, then
+  // zero again: the host blocked in MPI, or vpmoe's CUDA stream stalled on NCCL's results.
+  virtual double take_wait_seconds() { return 0; }
 };
 
 // Whether the host runs a group's collectives or skips them as the identity: a group of one

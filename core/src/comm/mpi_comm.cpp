@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "vpmoe/comm.h"
@@ -247,6 +248,9 @@ class MpiComm final : public Comm {
     return std::make_unique<MpiComm>(sub, name, true);
   }
 
+  double take_wait_seconds() override { return std::exchange(wait_s_, 0.0); }
+  void add_wait(double s) const { wait_s_ += s; }
+
   std::string what(const std::string& op) const {
     return op + " on group " + name_ + " (rank " + std::to_string(world_rank_) + ")";
   }
@@ -283,6 +287,7 @@ class MpiComm final : public Comm {
   std::string name_;
   bool owned_;
   int rank_ = 0, size_ = 1, world_rank_ = 0;
+  mutable double wait_s_ = 0;
 };
 
 void MpiWork::wait() {
@@ -308,6 +313,7 @@ void MpiWork::wait() {
   }
   req_ = MPI_REQUEST_NULL;
   keep_.clear();
+  comm_->add_wait(std::chrono::duration<double>(clock::now() - start).count());
 }
 
 }  // namespace

@@ -91,6 +91,23 @@ TEST_F(Parallel, ExpertParallelGivesTheUpdatesOfOneProcess) {
   for (std::size_t i = 0; i < one.valid_losses.size(); ++i)
     EXPECT_NEAR(ep.valid_losses[i], one.valid_losses[i], 1e-5 * one.valid_losses[i]);
   expect_same_weights("ep", "one", 3);
+  // The run's metrics: every GPU counted, the slowest rank, the wait share, the bytes moved.
+  std::ifstream in(dir_ / "ep/metrics.jsonl");
+  int steps = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (!j.contains("gpus")) continue;
+    ++steps;
+    EXPECT_EQ(j["gpus"], R);
+    EXPECT_GE(j["slowest_step_s"].get<double>(), j["step_s"].get<double>());
+    EXPECT_GE(j["comm_wait_share"].get<double>(), 0.0);
+    EXPECT_LE(j["comm_wait_share"].get<double>(), 1.0);
+    EXPECT_GT(j["all_to_all_bytes"].get<std::int64_t>(), 0);
+    EXPECT_DOUBLE_EQ(j["tokens_per_s_per_gpu"].get<double>() * R, j["tokens_per_s"].get<double>());
+    EXPECT_NEAR(j["tflops_total"].get<double>(), j["tflops"].get<double>() * R,
+                1e-9 * j["tflops_total"].get<double>());
+  }
+  EXPECT_EQ(steps, 3);
 }
 
 TEST_F(Parallel, DataTimesExpertParallelGivesTheUpdatesOfOneProcess) {

@@ -73,6 +73,50 @@ struct Event {
 };
 using EventPtr = std::shared_ptr<Event>;
 
+// How long a stream stalls on NCCL's results: timing events around each cudaStreamWaitEvent,
+// read once both have passed; plus the host's own blocking waits.
+class StallLog {
+ public:
+  ~StallLog() {
+    for (auto& [a, b] : pairs_) cudaEventDestroy(a), cudaEventDestroy(b);
+  }
+  void wait_on(cudaStream_t s, cudaEvent_t done) {
+    cudaEvent_t a = nullptr, b = nullptr;
+    VPMOE_CUDA_CHECK(cudaEventCreate(&a));
+    VPMOE_CUDA_CHECK(cudaEventCreate(&b));
+    VPMOE_CUDA_CHECK(cudaEventRecord(a, s));
+    VPMOE_CUDA_CHECK(cudaStreamWaitEvent(s, done, 0));
+    VPMOE_CUDA_CHECK(cudaEventRecord(b, s));
+    std::lock_guard lk(mu_);
+    pairs_.emplace_back(a, b);
+  }
+  void add_host(double s) {
+    std::lock_guard lk(mu_);
+    host_s_ += s;
+  }
+  double take() {
+    std::lock_guard lk(mu_);
+    double t = std::exchange(host_s_, 0.0);
+    std::vector<std::pair<cudaEvent_t, cudaEvent_t>> open;
+    for (auto& [a, b] : pairs_) {
+      float ms = 0;
+      if (cudaEventQuery(b) != cudaSuccess || cudaEventElapsedTime(&ms, a, b) != cudaSuccess) {
+        open.emplace_back(a, b);
+        continue;
+      }
+      t += double(ms) / 1e3;
+      cudaEventDestroy(a), cudaEventDestroy(b);
+    }
+    pairs_ = std::move(open);
+    return t;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> pairs_;
+  double host_s_ = 0;
+};
+
 class NcclComm;
 
 // One thread for every communicator of the process; lives while any communicator does.
@@ -117,8 +161,8 @@ class Watchdog {
 // An asynchronous operation: wait() orders the current stream after it.
 class NcclWork final : public CommWork {
  public:
-  NcclWork(Device d, EventPtr done, std::vector<Tensor> keep)
-      : device_(d), done_(std::move(done)), keep_(std::move(keep)) {}
+  NcclWork(Device d, EventPtr done, std::vector<Tensor> keep, std::shared_ptr<StallLog> stalls)
+      : device_(d), done_(std::move(done)), keep_(std::move(keep)), stalls_(std::move(stalls)) {}
   ~NcclWork() override {
     try {
       wait();
@@ -128,8 +172,7 @@ class NcclWork final : public CommWork {
   void wait() override {
     if (!done_) return;
     DeviceGuard g(device_.index);
-    VPMOE_CUDA_CHECK(
-        cudaStreamWaitEvent(static_cast<cudaStream_t>(current_stream(device_)), done_->e, 0));
+    stalls_->wait_on(static_cast<cudaStream_t>(current_stream(device_)), done_->e);
     done_.reset();
     keep_.clear();  // frees after this point are ordered after the operation
   }
@@ -138,6 +181,7 @@ class NcclWork final : public CommWork {
   Device device_;
   EventPtr done_;
   std::vector<Tensor> keep_;
+  std::shared_ptr<StallLog> stalls_;
 };
 
 ncclDataType_t sum_type(const Tensor& t, const std::string& what) {
@@ -213,6 +257,7 @@ class NcclComm final : public Comm {
   int size() const override { return size_; }
   std::string name() const override { return name_; }
   std::string backend() const override { return "nccl"; }
+  double take_wait_seconds() override { return stalls_->take(); }
 
   void all_reduce_sum(std::span<std::int64_t> v) override {
     host_all_reduce(v.data(), v.size_bytes(), v.size(), ncclInt64, "all_reduce");
@@ -494,11 +539,11 @@ class NcclComm final : public Comm {
 
   void order_after(const Event& done) {
     DeviceGuard g(device_.index);
-    VPMOE_CUDA_CHECK(
-        cudaStreamWaitEvent(static_cast<cudaStream_t>(current_stream(device_)), done.e, 0));
+    stalls_->wait_on(static_cast<cudaStream_t>(current_stream(device_)), done.e);
   }
   CommHandle finish(EventPtr done, bool async, std::vector<Tensor> keep) {
-    if (async) return std::make_shared<NcclWork>(device_, std::move(done), std::move(keep));
+    if (async)
+      return std::make_shared<NcclWork>(device_, std::move(done), std::move(keep), stalls_);
     order_after(*done);
     return nullptr;
   }
@@ -508,7 +553,7 @@ class NcclComm final : public Comm {
     const auto start = clock::now();
     for (int spins = 0;; ++spins) {
       const cudaError_t e = cudaEventQuery(done.e);
-      if (e == cudaSuccess) return;
+      if (e == cudaSuccess) return stalls_->add_host(seconds_since(start));
       if (e != cudaErrorNotReady) fault(live_ ? comm_ : nullptr, cuda_fault(e, op));
       if (seconds_since(start) > comm_timeout()) fault(live_ ? comm_ : nullptr, timeout_fault(op));
       if (spins % 4096 == 4095) {
@@ -557,6 +602,7 @@ class NcclComm final : public Comm {
   std::atomic<bool> live_{false};  // comm_ may be queried (set after init, cleared at destroy)
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ready_ = nullptr;
+  std::shared_ptr<StallLog> stalls_ = std::make_shared<StallLog>();
   void* dbuf_ = nullptr;
   void* hbuf_ = nullptr;
   std::size_t buf_bytes_ = 0;
