@@ -4,6 +4,7 @@
 // operation instead of a hang. Errors come back as codes (MPI_ERRORS_RETURN), not aborts.
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <limits>
 #include <string>
 #include <thread>
@@ -100,16 +101,29 @@ class MpiWork final : public CommWork {
   MpiWork(const MpiComm* comm, std::string op, MPI_Request req, std::vector<Tensor> keep)
       : comm_(comm), op_(std::move(op)), req_(req), keep_(std::move(keep)) {}
   ~MpiWork() override {
-    if (req_ != MPI_REQUEST_NULL) {
-      try {
-        wait();
-      } catch (...) {
-      }
+    if (req_ == MPI_REQUEST_NULL) return;
+    // Unwinding after a failure: the run is ending, so do not wait another timeout per
+    // operation still in flight.
+    if (std::uncaught_exceptions() > 0) {
+      abandon();
+      return;
+    }
+    try {
+      wait();
+    } catch (...) {
     }
   }
   void wait() override;
 
  private:
+  // A request given up on: MPI may still write into its buffers, so they are never freed.
+  void abandon() {
+    static std::vector<Tensor> kept;
+    for (Tensor& t : keep_) kept.push_back(std::move(t));
+    keep_.clear();
+    req_ = MPI_REQUEST_NULL;
+  }
+
   const MpiComm* comm_;
   std::string op_;
   MPI_Request req_;
@@ -305,7 +319,7 @@ void MpiWork::wait() {
     }
     if (done) break;
     if (clock::now() - start > limit) {
-      req_ = MPI_REQUEST_NULL;  // abandoned: the run is over
+      abandon();
       throw Error("timed out after " + std::to_string(int(comm_timeout())) + " s waiting for " +
                   comm_->what(op_) + ": another rank died or stalled ([parallel] timeout_s)");
     }

@@ -1,17 +1,12 @@
 #include "moe/all_to_all_dispatcher.h"
 
+#include "moe/row_index.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
 
 namespace vpmoe::moe {
 
 namespace {
-
-Tensor ids(const std::vector<std::int32_t>& v, Device d) {
-  Tensor t = Tensor::empty({std::int64_t(v.size())}, DType::i32, d);
-  device_copy(t.data(), d, v.data(), Device::cpu(), v.size() * sizeof(std::int32_t));
-  return t;
-}
 
 Tensor gathered(const Tensor& src, const Tensor& idx) {
   Tensor out = Tensor::empty({idx.numel(), src.size(1)}, src.dtype(), src.device());
@@ -78,8 +73,8 @@ Dispatched AllToAllDispatcher::dispatch(const Tensor& x, const Routing& r) {
         by_expert.push_back(std::int32_t(from));
       }
     }
-  by_expert_ = same ? Tensor() : ids(by_expert, device_);
-  by_source_ = same ? Tensor() : ids(by_source, device_);
+  by_expert_ = same ? Tensor() : row_index(by_expert, device_);
+  by_source_ = same ? Tensor() : row_index(by_source, device_);
   d.x = to_owners(sorted.x);
   return d;
 }

@@ -1,19 +1,10 @@
 #include "moe/local_dispatcher.h"
 
+#include "moe/row_index.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
 
 namespace vpmoe::moe {
-
-namespace {
-
-Tensor ids(const std::vector<std::int32_t>& v, Device d) {
-  Tensor t = Tensor::empty({std::int64_t(v.size())}, DType::i32, d);
-  device_copy(t.data(), d, v.data(), Device::cpu(), v.size() * sizeof(std::int32_t));
-  return t;
-}
-
-}  // namespace
 
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
   N_ = x.size(0), H_ = x.size(1), k_ = r.experts.size(1), dtype_ = x.dtype();
@@ -43,11 +34,12 @@ Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
     slot_of_row[std::size_t(row)] = std::int32_t(s);
     row_of_slot[std::size_t(s)] = std::int32_t(row);
   }
-  token_of_row_ = ids(token_of_row, device_);
-  row_of_slot_ = ids(row_of_slot, device_).view({N_, k_});
+  token_of_row_ = row_index(token_of_row, device_);
+  row_of_slot_ = row_index(row_of_slot, device_).view({N_, k_});
   weights_ = ops::cast_to(r.weights, DType::f32);
   weight_of_row_ = Tensor::empty({M, 1}, DType::f32, device_);
-  ops::gather_rows(weights_.view({M, 1}), ids(slot_of_row, device_), Tensor(), weight_of_row_);
+  ops::gather_rows(weights_.view({M, 1}), row_index(slot_of_row, device_), Tensor(),
+                   weight_of_row_);
   weight_of_row_ = weight_of_row_.view({M});
   d.x = Tensor::empty({M, H_}, dtype_, device_);
   ops::gather_rows(x, token_of_row_, Tensor(), d.x);

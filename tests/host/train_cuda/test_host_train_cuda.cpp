@@ -31,6 +31,18 @@ class TrainCuda : public RunTest {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
     RunTest::SetUp();
   }
+  // The weights of two 3-step runs' final checkpoints, bit for bit.
+  void expect_same_weights(const std::string& a_run, const std::string& b_run) {
+    const auto a =
+        read_safetensors((dir_ / a_run / "checkpoints/step_00000003/model.safetensors").string());
+    const auto b =
+        read_safetensors((dir_ / b_run / "checkpoints/step_00000003/model.safetensors").string());
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [name, t] : a) {
+      ASSERT_TRUE(b.count(name)) << name;
+      EXPECT_EQ(b.at(name).to_floats(), t.to_floats()) << name;
+    }
+  }
 };
 
 struct Pass {
@@ -101,15 +113,7 @@ TEST_F(TrainCuda, DistributedOptimizerOnOneRankGivesThePlainBits) {
       reg_);
   ASSERT_EQ(plain.losses.size(), 3u);
   EXPECT_EQ(dist.losses, plain.losses);
-  const auto a =
-      read_safetensors((dir_ / "plain/checkpoints/step_00000003/model.safetensors").string());
-  const auto b =
-      read_safetensors((dir_ / "dist/checkpoints/step_00000003/model.safetensors").string());
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_EQ(b.at(name).to_floats(), t.to_floats()) << name;
-  }
+  expect_same_weights("plain", "dist");
 }
 
 // The NCCL path on one GPU: a communicator of one rank ([parallel] backend = "nccl") runs every
@@ -125,15 +129,7 @@ TEST_F(TrainCuda, OneRankNcclStepIsTheStepWithoutACommunicator) {
   ASSERT_EQ(none.losses.size(), 3u);
   EXPECT_EQ(nccl.losses, none.losses);
   EXPECT_EQ(nccl.valid_losses, none.valid_losses);
-  const auto a =
-      read_safetensors((dir_ / "none/checkpoints/step_00000003/model.safetensors").string());
-  const auto b =
-      read_safetensors((dir_ / "nccl/checkpoints/step_00000003/model.safetensors").string());
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_EQ(b.at(name).to_floats(), t.to_floats()) << name;
-  }
+  expect_same_weights("none", "nccl");
 }
 
 }  // namespace
