@@ -46,9 +46,10 @@ int run_config(const std::string& path, Common& common) {
               ", asset sha256 " + id.asset_sha256);
   }
 
-  std::cout << model_summary(cfg) << std::flush;
+  if (layout.rank == 0) std::cout << model_summary(cfg) << std::flush;
   if (common.dry_run) {
-    std::cout << "dry run: the configuration and plugins are valid; nothing was trained.\n";
+    if (layout.rank == 0)
+      std::cout << "dry run: the configuration and plugins are valid; nothing was trained.\n";
     return kExitOk;
   }
   if (missing > 0)

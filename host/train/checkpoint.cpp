@@ -230,7 +230,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
     files.push_back("run.toml");
   }
   if (!p.config->run.model_config.empty()) {
-    const fs::path mc = fs::path(p.config->path).parent_path() / p.config->run.model_config;
+    const fs::path mc = p.config->run.model_config;  // resolved by load_config
     copy_durably(mc.string(), (tmp / mc.filename()).string());
     files.push_back(mc.filename().string());
   }

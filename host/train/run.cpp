@@ -69,7 +69,6 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   parallel_layout(c, world->size(), world->rank());  // refuses a world tp x ep cannot fill
   const std::shared_ptr<ParallelState> ps = make_parallel_state(
       world, c.parallel.tensor_model_parallel_size, c.parallel.expert_model_parallel_size);
-  if (ps->layout.rank == 0) log::info(ps->layout.describe(c.moe.num_experts));
   Comm* dp = ps->dp.get();
   const int mb = c.train.micro_batch_size, G = c.train.global_batch_size;
   if (G % (mb * dp->size()) != 0)
