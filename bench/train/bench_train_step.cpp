@@ -21,8 +21,8 @@
 #include "train/optimizer_set.h"
 #include "train/trainer.h"
 #include "vpmoe/comm.h"
-#include "vpmoe/parallel.h"
 #include "vpmoe/config.h"
+#include "vpmoe/parallel.h"
 
 using namespace vpmoe;
 using namespace vpmoe::host::train;
@@ -47,7 +47,11 @@ int main(int argc, char** argv) {
   Trainer trainer(c, *model, opt, *ps);
   const std::int64_t B = c.train.micro_batch_size, T = c.attention.max_sequence_length;
   const int k = c.train.global_batch_size / c.train.micro_batch_size;
-  MockSource data(c.tokenizer.vocab_size, B, T, c.run.seed, dev);
+  // [data] source: mock tokens, or real text (an indexed dataset: scripts/bench-train-step.sh).
+  // Enough global batches for every timed pass.
+  const int passes = 3 * (reps.reps + reps.warmup) + 4;
+  const std::unique_ptr<BatchSource> source = make_train_source(c, passes, k, 0, 1, dev);
+  BatchSource& data = *source;
   std::int64_t params = 0;
   for (Parameter* p : model->parameters()) params += p->value.numel();
 

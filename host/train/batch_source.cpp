@@ -84,4 +84,17 @@ Batch IndexedSource::next() {
   return out;
 }
 
+std::unique_ptr<BatchSource> make_train_source(const Config& c, std::int64_t steps,
+                                               int micro_batches, int rank, int ranks,
+                                               Device device) {
+  const int mb = c.train.micro_batch_size;
+  const std::int64_t T = c.attention.max_sequence_length;
+  if (c.data.source == "mock")
+    return std::make_unique<MockSource>(c.tokenizer.vocab_size, mb, T, c.run.seed + rank, device);
+  const std::int64_t samples = steps * c.train.global_batch_size;
+  auto blend =
+      std::make_shared<data::BlendedDataset>(c.data.paths, c.data.weights, T, samples, c.run.seed);
+  return std::make_unique<IndexedSource>(blend, mb, micro_batches, rank, ranks, device);
+}
+
 }  // namespace vpmoe::host::train

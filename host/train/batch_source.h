@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "data/blended_dataset.h"
+#include "vpmoe/config.h"
 #include "vpmoe/tensor.h"
 
 namespace vpmoe::host::train {
@@ -62,5 +63,11 @@ class IndexedSource final : public BatchSource {
   Device device_;
   std::uint64_t index_ = 0;
 };
+
+// The run's training micro-batches ([data] source): mock tokens, or an indexed blend of `steps`
+// global batches of [data] paths, for this rank of `ranks` with micro_batches per step.
+std::unique_ptr<BatchSource> make_train_source(const Config& c, std::int64_t steps,
+                                               int micro_batches, int rank, int ranks,
+                                               Device device);
 
 }  // namespace vpmoe::host::train

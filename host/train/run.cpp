@@ -86,16 +86,9 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   OptimizerSet opt(c, reg, model->parameters(), ps.get());
   Trainer trainer(c, *model, opt, *ps);
 
-  std::unique_ptr<BatchSource> train, valid;
-  if (c.data.source == "mock") {
-    train = std::make_unique<MockSource>(c.tokenizer.vocab_size, mb, T, c.run.seed + dp->rank(),
-                                         device);
-  } else {
-    const std::int64_t samples = std::int64_t(c.train.train_iters) * G;
-    auto blend = std::make_shared<data::BlendedDataset>(c.data.paths, c.data.weights, T, samples,
-                                                        c.run.seed);
-    train = std::make_unique<IndexedSource>(blend, mb, k, dp->rank(), dp->size(), device);
-  }
+  std::unique_ptr<BatchSource> train =
+      make_train_source(c, c.train.train_iters, k, dp->rank(), dp->size(), device);
+  std::unique_ptr<BatchSource> valid;
   if (c.data.eval_interval > 0 && !c.data.valid_paths.empty()) {
     auto blend =
         std::make_shared<data::BlendedDataset>(c.data.valid_paths, std::vector<double>{}, T,
