@@ -10,9 +10,7 @@
 #include "data/tokenizer_json.h"
 #include "io/durable.h"
 #include "train/checkpoint_shards.h"
-#include "train/optimizer_reshard.h"
 #include "train/safetensors.h"
-#include "train/shard_plan.h"
 #include "vpmoe/error.h"
 #include "vpmoe/version.h"
 
@@ -34,13 +32,6 @@ nlohmann::json shapes_of(model::GptModel& m, int ep) {
   nlohmann::json j = nlohmann::json::object();
   for (Parameter* p : m.parameters()) j[p->name] = global_shape(*p, ep);
   return j;
-}
-
-std::vector<std::string> expert_names(model::GptModel& m) {
-  std::vector<std::string> out;
-  for (Parameter* p : m.parameters())
-    if (p->sharding == Sharding::expert) out.push_back(p->name);
-  return out;
 }
 
 // The parallel state of the parts, or one process.
@@ -85,29 +76,15 @@ std::string shape_differences(const nlohmann::json& saved, const nlohmann::json&
   return out;
 }
 
-std::map<std::string, std::int64_t> expert_units(model::GptModel& m, const OptimizerSet& opt) {
-  std::map<std::string, std::int64_t> out;
-  for (Parameter* q : m.parameters()) {
-    if (q->sharding != Sharding::expert) continue;
-    const OptimizerGroup g = optimizer_group(*q);
-    for (const auto& group : opt.groups())
-      if (group.group == g)
-        out[std::string(optimizer_group_name(g)) + "/" + q->name] =
-            shard_units(*q, shard_unit(group.spec));
-  }
-  return out;
-}
-
 std::string optimizer_file(int rank) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "optimizer_rank%05d.safetensors", rank);
   return buf;
 }
 
-// Every rank's optimizer files (or an older checkpoint's optimizer.safetensors) hold pieces in
-// the whole model's coordinates; each group takes the parts of its own pieces from them
-// (optimizer_reshard.h), whatever the layout that wrote them.
-void load_optimizer(const std::string& dir, CheckpointParts& p, const ParallelLayout& L) {
+// Every rank's optimizer files (or an older checkpoint's optimizer.safetensors), merged: the
+// optimizers take their own parts of them, whatever the layout that wrote them.
+void load_optimizer(const std::string& dir, OptimizerSet& opt) {
   TensorMap saved;
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) {
@@ -120,35 +97,10 @@ void load_optimizer(const std::string& dir, CheckpointParts& p, const ParallelLa
     throw Error(dir + ": expected optimizer_rank<N>.safetensors files (the optimizer state)");
   for (const std::string& f : files)
     for (auto& [k, t] : read_safetensors(f)) saved[k] = t;
-  const auto units = expert_units(*p.model, *p.optimizer);
-  std::map<OptimizerGroup, std::vector<Parameter*>> params;
-  for (Parameter* q : p.model->parameters()) params[optimizer_group(*q)].push_back(q);
-  for (const auto& g : p.optimizer->groups()) {
-    const std::string prefix = std::string(optimizer_group_name(g.group)) + "/";
-    std::map<std::string, std::int64_t> whole;  // units of each parameter of the whole model
-    for (const Parameter* q : params[g.group])
-      whole[q->name] =
-          shard_units(*q, shard_unit(g.spec)) * (q->sharding == Sharding::expert ? L.ep : 1);
-    StateMap like, old;
-    std::map<std::string, std::string> local_key;
-    for (auto& [k, t] : g.optimizer->state()) {
-      const std::string global =
-          state_key_to_global(prefix + k, units, L.ep_rank(), L.ep).substr(prefix.size());
-      like[global] = t;
-      local_key[global] = k;
-    }
-    for (const auto& [k, t] : saved)
-      if (k.compare(0, prefix.size(), prefix) == 0) old[k.substr(prefix.size())] = t;
-    try {
-      const StateMap got =
-          reshard_state(old, views_in_state(old, whole), like, views_in_state(like, whole));
-      StateMap mine;
-      for (const auto& [k, t] : got) mine[local_key.at(k)] = t;
-      g.optimizer->load_state(mine);
-    } catch (const Error& e) {
-      throw Error(dir + ": optimizer group " + prefix.substr(0, prefix.size() - 1) + ": " +
-                  e.what());
-    }
+  try {
+    opt.load_state(saved);
+  } catch (const Error& e) {
+    throw Error(dir + ": " + e.what());
   }
 }
 
@@ -172,31 +124,26 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
                 std::to_string(L.rank) +
                 ": [checkpoint] dir must be on a filesystem every rank shares");
 
-  // Expert stacks and their state: in the shared files with ep 1, else one file per ep rank,
-  // written by that rank's first replica.
-  const std::vector<std::string> experts = expert_names(*p.model);
+  // Expert stacks: in the shared file with ep 1, else one file per ep rank, written by that
+  // rank's first replica.
   const bool split = L.ep > 1;
-  const bool writes_experts = split && L.expert_dp_rank() == 0 && L.tp_rank() == 0;
+  const bool expert_writer = L.expert_dp_rank() == 0 && L.tp_rank() == 0;
   TensorMap weights, expert_weights, opt;
   for (Parameter* q : p.model->parameters())
     (split && q->sharding == Sharding::expert ? expert_weights : weights)[q->name] = q->value;
   for (auto& [k, t] : p.model->state()) weights["state/" + k] = t;
-  // Optimizer state in the whole model's coordinates, each piece written once: a distributed
+  // Optimizer state (in the whole model's coordinates), each piece written once: a distributed
   // optimizer's pieces by their owners; else replicated state by rank 0 and an ep rank's
   // expert state by its first replica.
-  const auto units = expert_units(*p.model, *p.optimizer);
   const bool distributed = p.optimizer->distributed();
-  for (auto& [k, t] : p.optimizer->state()) {
-    const bool expert = !owner_of_state_key(k, experts).empty();
-    if (distributed || (expert ? L.expert_dp_rank() == 0 && L.tp_rank() == 0 : root))
-      opt[state_key_to_global(k, units, L.ep_rank(), L.ep)] = t;
-  }
+  for (auto& [k, t] : p.optimizer->state())
+    if (distributed || (p.optimizer->expert_state(k) ? expert_writer : root)) opt[k] = t;
   const std::map<std::string, std::string> meta{{"format", "vpmoe"},
                                                 {"iteration", std::to_string(c.iteration)}};
   if (root) {
     write_safetensors((tmp / "model.safetensors").string(), weights, meta);
   }
-  if (writes_experts) {
+  if (split && expert_writer) {
     write_safetensors((tmp / experts_file("model", L.ep_rank())).string(), expert_weights, meta);
   }
   if (!opt.empty()) write_safetensors((tmp / optimizer_file(L.rank)).string(), opt);
@@ -347,7 +294,7 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
     q->sync_compute();
   }
   p.model->load_state(state);
-  load_optimizer(dir, p, L);
+  load_optimizer(dir, *p.optimizer);
   TrainerCounters c;
   c.iteration = j.at("iteration").get<std::int64_t>();
   c.updates = j.at("updates").get<std::int64_t>();

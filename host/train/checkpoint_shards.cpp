@@ -19,17 +19,6 @@ std::string experts_file(const std::string& stem, int ep_rank) {
   return stem + buf + ".safetensors";
 }
 
-std::string owner_of_state_key(const std::string& key, const std::vector<std::string>& names) {
-  const std::size_t slash = key.find('/');
-  const std::string rest = slash == std::string::npos ? key : key.substr(slash + 1);
-  std::string best;
-  for (const std::string& n : names)
-    if (n.size() > best.size() && rest.size() > n.size() && rest.compare(0, n.size(), n) == 0 &&
-        (rest[n.size()] == '.' || rest[n.size()] == '@'))
-      best = n;
-  return best;
-}
-
 Tensor gather_rows(std::int64_t first, std::int64_t rows, int saved_ep,
                    const std::function<Tensor(int)>& piece, const std::string& what) {
   Tensor out;
@@ -61,37 +50,6 @@ Tensor gather_rows(std::int64_t first, std::int64_t rows, int saved_ep,
                 std::size_t(hi - lo) * row);
   }
   return out;
-}
-
-}  // namespace vpmoe::host::train
-
-namespace vpmoe::host::train {
-
-std::string state_key_to_global(const std::string& key,
-                                const std::map<std::string, std::int64_t>& expert_units,
-                                int ep_rank, int ep) {
-  if (ep == 1) return key;
-  const std::size_t at = key.find('@');
-  if (at != std::string::npos) {
-    const auto it = expert_units.find(key.substr(0, at));
-    const std::size_t colon = key.find(':', at), dot = key.find('.', colon);
-    if (it == expert_units.end() || colon == std::string::npos || dot == std::string::npos)
-      return key;
-    const std::int64_t off = ep_rank * it->second;
-    const std::int64_t b = std::stoll(key.substr(at + 1, colon - at - 1)) + off;
-    const std::int64_t e = std::stoll(key.substr(colon + 1, dot - colon - 1)) + off;
-    return key.substr(0, at) + "@" + std::to_string(b) + ":" + std::to_string(e) + key.substr(dot);
-  }
-  // A whole stack: the longest expert "<group>/<param>" that the key continues with a '.'.
-  std::string best;
-  for (const auto& [name, units] : expert_units)
-    if (name.size() > best.size() && key.size() > name.size() &&
-        key.compare(0, name.size(), name) == 0 && key[name.size()] == '.')
-      best = name;
-  if (best.empty()) return key;
-  const std::int64_t n = expert_units.at(best);
-  return best + "@" + std::to_string(ep_rank * n) + ":" + std::to_string((ep_rank + 1) * n) +
-         key.substr(best.size());
 }
 
 }  // namespace vpmoe::host::train

@@ -5,11 +5,10 @@
 // written by the first replica of each ep rank into model_ep<k>.safetensors; everything else
 // goes to model.safetensors, written by rank 0. A checkpoint records the global shapes, so a
 // run with another ep size re-shards on load: it reads the files whose rows overlap its own.
-// Optimizer state is keyed in the whole model's coordinates (state_key_to_global).
+// Optimizer state is keyed in the whole model's coordinates (OptimizerSet::state).
 #include <functional>
 #include <map>
 #include <string>
-#include <vector>
 
 #include "vpmoe/parameter.h"
 
@@ -22,26 +21,9 @@ Shape global_shape(const Parameter& p, int ep);
 
 std::string experts_file(const std::string& stem, int ep_rank);  // "<stem>_ep003.safetensors"
 
-// The parameter a state key "<group>/<param>.<slot>" or "<group>/<param>@<b>:<e>.<slot>"
-// belongs to, among names; "" for none.
-std::string owner_of_state_key(const std::string& key, const std::vector<std::string>& names);
-
 // Rows [first, first + rows) of a tensor split by dim 0 into `saved_ep` equal pieces, the
 // piece of rank k read by piece(k) (each file read once). Refuses pieces of the wrong shape.
 Tensor gather_rows(std::int64_t first, std::int64_t rows, int saved_ep,
                    const std::function<Tensor(int)>& piece, const std::string& what);
-
-}  // namespace vpmoe::host::train
-
-namespace vpmoe::host::train {
-
-// Optimizer state keys "<group>/<param>.<slot>" (the whole parameter) or
-// "<group>/<param>@<b>:<e>.<slot>" (a distributed optimizer's piece, in the group's units) name
-// an expert stack's units in this rank's coordinates. In the whole model's coordinates, ep rank
-// k's stack starts at k * units: checkpoints hold that form, so any layout can take its part.
-// expert_units: "<group>/<param>" -> the units of this rank's stack. ep 1 changes nothing.
-std::string state_key_to_global(const std::string& key,
-                                const std::map<std::string, std::int64_t>& expert_units,
-                                int ep_rank, int ep);
 
 }  // namespace vpmoe::host::train

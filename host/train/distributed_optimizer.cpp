@@ -139,24 +139,7 @@ std::map<std::string, Tensor> DistributedOptimizer::state() const {
 
 void DistributedOptimizer::load_state(const std::map<std::string, Tensor>& state) {
   refresh_views();
-  const StateMap like = inner_->state();
-  bool exact = true;
-  for (const auto& [key, t] : like) {
-    const auto it = state.find(key);
-    exact = exact && it != state.end() && it->second.shape() == t.shape() &&
-            it->second.dtype() == t.dtype();
-  }
-  if (exact) return inner_->load_state(state);
-  std::map<std::string, std::int64_t> units;
-  for (const Parameter* p : params_) units[p->name] = shard_units(*p, unit_);
-  inner_->load_state(reshard_state(state, views_in_state(state, units), like, views()));
-}
-
-std::vector<ShardView> DistributedOptimizer::views() const {
-  std::vector<ShardView> out;
-  for (const Owned& o : owned_)
-    out.push_back(ShardView{o.view.name, o.source->name, o.piece.begin, o.piece.end});
-  return out;
+  inner_->load_state(state);
 }
 
 }  // namespace vpmoe::host::train

@@ -23,7 +23,6 @@
 #include <string>
 #include <vector>
 
-#include "train/optimizer_reshard.h"
 #include "train/shard_plan.h"
 #include "vpmoe/optimizer.h"
 #include "vpmoe/parallel.h"
@@ -42,13 +41,11 @@ class DistributedOptimizer final : public Optimizer {
   void step(const OptimizerStep& s) override;
   // inner's state: "<param>@<begin>:<end>.<slot>" for this rank's pieces.
   std::map<std::string, Tensor> state() const override;
-  // Any layout's state (the pieces of every old rank merged, or a plain optimizer's): exact
-  // keys load directly, anything else through reshard_state.
+  // The state of this rank's pieces, as state() names them (OptimizerSet::load_state cuts them
+  // from another layout's).
   void load_state(const std::map<std::string, Tensor>& state) override;
 
   ShardUnit unit() const { return unit_; }
-  // This rank's pieces, as state() names them.
-  std::vector<ShardView> views() const;
   Optimizer& inner() { return *inner_; }
 
  private:

@@ -29,27 +29,22 @@ std::vector<ShardView> views_in_state(const StateMap& state,
                                       const std::map<std::string, std::int64_t>& units) {
   std::map<std::string, ShardView> found;
   for (const auto& [key, t] : state) {
-    // The longest parameter name that key starts with, followed by '@' or '.'.
-    const std::string* param = nullptr;
-    for (const auto& [name, n] : units)
-      if (key.size() > name.size() && key.compare(0, name.size(), name) == 0 &&
-          (key[name.size()] == '@' || key[name.size()] == '.') &&
-          (!param || name.size() > param->size()))
-        param = &name;
-    if (!param) throw Error("optimizer state: " + key + " belongs to no parameter of the group");
+    const std::string param = state_key_param(key, units);
+    if (param.empty())
+      throw Error("optimizer state: " + key + " belongs to no parameter of the group");
     ShardView v;
-    if (key[param->size()] == '@') {
-      const std::size_t dot = key.find('.', param->size());
+    if (key[param.size()] == '@') {
+      const std::size_t dot = key.find('.', param.size());
       const auto parsed = parse_shard_name(key.substr(0, dot));
-      if (!parsed || parsed->param != *param || dot == std::string::npos)
+      if (!parsed || parsed->param != param || dot == std::string::npos)
         throw Error("optimizer state: " + key + " is not <parameter>@<begin>:<end>.<slot>");
       v = *parsed;
     } else {
-      v = ShardView{*param, *param, 0, units.at(*param)};
+      v = ShardView{param, param, 0, units.at(param)};
     }
-    if (v.end > units.at(*param))
+    if (v.end > units.at(param))
       throw Error("optimizer state: " + key + " reaches past the " +
-                  std::to_string(units.at(*param)) + " units of " + *param);
+                  std::to_string(units.at(param)) + " units of " + param);
     found.emplace(v.name, v);
   }
   std::vector<ShardView> out;
@@ -114,6 +109,22 @@ StateMap reshard_state(const StateMap& old_state, const std::vector<ShardView>& 
     out[key] = result;
   }
   return out;
+}
+
+std::string state_key_to_global(const std::string& key,
+                                const std::map<std::string, std::int64_t>& expert_units,
+                                int ep_rank, int ep) {
+  if (ep == 1) return key;
+  const std::string param = state_key_param(key, expert_units);
+  if (param.empty()) return key;
+  const std::int64_t n = expert_units.at(param), off = ep_rank * n;
+  if (key[param.size()] == '.')  // the whole stack
+    return shard_name(param, off, off + n) + key.substr(param.size());
+  const std::size_t dot = key.find('.', param.size());
+  const auto v = parse_shard_name(std::string_view(key).substr(0, dot));
+  if (!v || dot == std::string::npos)
+    throw Error("optimizer state: " + key + " is not <parameter>@<begin>:<end>.<slot>");
+  return shard_name(param, v->begin + off, v->end + off) + key.substr(dot);
 }
 
 }  // namespace vpmoe::host::train

@@ -33,4 +33,12 @@ std::vector<ShardView> views_in_state(const StateMap& state,
 StateMap reshard_state(const StateMap& old_state, const std::vector<ShardView>& old_views,
                        const StateMap& like, const std::vector<ShardView>& new_views);
 
+// Expert stacks in the whole model's coordinates: a state key names units of this rank's stack
+// ("<param>.<slot>", the whole of it, or a piece "<param>@<b>:<e>.<slot>"); ep rank k's stack
+// starts at k x its units. expert_units: the expert stacks' names as the keys spell them
+// ("<group>/<param>") -> their units on this rank. Other keys, and ep 1, are left as they are.
+std::string state_key_to_global(const std::string& key,
+                                const std::map<std::string, std::int64_t>& expert_units,
+                                int ep_rank, int ep);
+
 }  // namespace vpmoe::host::train

@@ -15,6 +15,7 @@ OptimizerSet::OptimizerSet(const Config& c, const Registry& reg,
     single_ = single_process_state();
     ps = single_.get();
   }
+  ps_ = ps;
   for (Parameter* p : params) params_[optimizer_group(*p)].push_back(p);
   BuildArgs args;
   args.config = &c;
@@ -26,6 +27,10 @@ OptimizerSet::OptimizerSet(const Config& c, const Registry& reg,
     if (distributed_)
       opt = std::make_unique<DistributedOptimizer>(std::move(opt), *ps,
                                                    std::int64_t(c.parallel.ddp_bucket_size));
+    for (const Parameter* p : list)
+      if (p->sharding == Sharding::expert)
+        expert_units_[std::string(optimizer_group_name(g)) + "/" + p->name] =
+            shard_units(*p, shard_unit(spec));
     Group group{g, spec, std::move(opt), LrSchedule(c.train, group_lr(g, c)), list.size()};
     group.optimizer->add_parameters(list);
     groups_.push_back(std::move(group));
@@ -42,11 +47,19 @@ std::map<OptimizerGroup, double> OptimizerSet::step(std::int64_t s, float grad_s
   return lrs;
 }
 
+std::string OptimizerSet::global_key(const std::string& key) const {
+  return state_key_to_global(key, expert_units_, ps_->layout.ep_rank(), ps_->layout.ep);
+}
+
+bool OptimizerSet::expert_state(const std::string& key) const {
+  return !state_key_param(key, expert_units_).empty();
+}
+
 std::map<std::string, Tensor> OptimizerSet::state() const {
   std::map<std::string, Tensor> out;
   for (const Group& g : groups_)
     for (auto& [k, t] : g.optimizer->state())
-      out[std::string(optimizer_group_name(g.group)) + "/" + k] = t;
+      out[global_key(std::string(optimizer_group_name(g.group)) + "/" + k)] = t;
   return out;
 }
 
@@ -56,26 +69,44 @@ void OptimizerSet::load_state(const std::map<std::string, Tensor>& state) {
     std::map<std::string, Tensor> mine;
     for (const auto& [k, t] : state)
       if (k.compare(0, prefix.size(), prefix) == 0) mine[k.substr(prefix.size())] = t;
-    load_group_state(g, mine);
+    try {
+      load_group_state(g, mine);
+    } catch (const Error& e) {
+      throw Error("optimizer group " + prefix.substr(0, prefix.size() - 1) + ": " + e.what());
+    }
   }
 }
 
-// A plain optimizer given pieces (a distributed run's checkpoint) assembles its whole
-// parameters from them; the distributed one re-shards by itself.
-void OptimizerSet::load_group_state(Group& g, const std::map<std::string, Tensor>& state) {
-  if (distributed_) return g.optimizer->load_state(state);
-  const StateMap like = g.optimizer->state();
-  bool plain = true;
-  for (const auto& [key, t] : like) plain = plain && state.count(key);
-  if (plain) return g.optimizer->load_state(state);
-  const ShardUnit unit = shard_unit(g.spec);
-  std::map<std::string, std::int64_t> units;
-  std::vector<ShardView> whole;
-  for (const Parameter* p : params_.at(g.group)) {
-    units[p->name] = shard_units(*p, unit);
-    whole.push_back(ShardView{p->name, p->name, 0, units[p->name]});
+// The group's own keys, in the whole model's coordinates, taken as they are when the saved
+// state has them with the same shapes (the same layout: no copy), else cut from whatever
+// pieces were saved.
+void OptimizerSet::load_group_state(Group& g, const std::map<std::string, Tensor>& saved) {
+  const std::string prefix = std::string(optimizer_group_name(g.group)) + "/";
+  StateMap like;
+  std::map<std::string, std::string> local_key;
+  bool exact = true;
+  for (auto& [k, t] : g.optimizer->state()) {
+    const std::string key = global_key(prefix + k).substr(prefix.size());
+    like[key] = t;
+    local_key[key] = k;
+    const auto it = saved.find(key);
+    exact = exact && it != saved.end() && it->second.shape() == t.shape() &&
+            it->second.dtype() == t.dtype();
   }
-  g.optimizer->load_state(reshard_state(state, views_in_state(state, units), like, whole));
+  StateMap got;
+  if (exact) {
+    for (const auto& [key, t] : like) got[key] = saved.at(key);
+  } else {
+    const ShardUnit unit = shard_unit(g.spec);
+    std::map<std::string, std::int64_t> units;  // of each parameter of the whole model
+    for (const Parameter* p : params_.at(g.group))
+      units[p->name] =
+          shard_units(*p, unit) * (p->sharding == Sharding::expert ? ps_->layout.ep : 1);
+    got = reshard_state(saved, views_in_state(saved, units), like, views_in_state(like, units));
+  }
+  StateMap mine;
+  for (const auto& [key, t] : got) mine[local_key.at(key)] = t;
+  g.optimizer->load_state(mine);
 }
 
 }  // namespace vpmoe::host::train

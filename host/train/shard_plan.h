@@ -11,6 +11,7 @@
 //     (m n min(m, n): Polar Express's GEMMs), each matrix going to the rank whose even share
 //     of the total work holds the middle of its own work.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,17 @@ ShardPlan plan_shards(const std::vector<Parameter*>& params, ShardUnit u, int ra
 // A piece's name, "<param>@<begin>:<end>" (units), which names its optimizer state so that a
 // checkpoint can be re-sharded for another layout.
 std::string shard_name(std::string_view param, std::int64_t begin, std::int64_t end);
+
+// The parameter (a key of names) that an optimizer state key "<param>.<slot>" or
+// "<param>@<begin>:<end>.<slot>" belongs to: the longest prefix of key ending before a '.' or
+// '@' that names has; empty for none.
+template <class V>
+std::string state_key_param(std::string_view key, const std::map<std::string, V>& names) {
+  for (std::size_t at = key.size(); at-- > 1;)
+    if ((key[at] == '.' || key[at] == '@') && names.count(std::string(key.substr(0, at))))
+      return std::string(key.substr(0, at));
+  return {};
+}
 
 // A piece of a parameter as optimizer state knows it: name is shard_name(...), or the
 // parameter's own name when the state holds the whole parameter (a plain optimizer's).

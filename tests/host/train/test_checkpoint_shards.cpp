@@ -5,6 +5,7 @@
 #include <random>
 
 #include "train/checkpoint_shards.h"
+#include "train/optimizer_reshard.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::testing {
@@ -55,13 +56,31 @@ TEST(CheckpointShards, RefusesPiecesOfTheWrongShape) {
 }
 
 TEST(CheckpointShards, StateKeysBelongToTheLongestParameterName) {
-  const std::vector<std::string> names{"layers.1.moe.experts.w1", "layers.1.moe.experts.w10",
-                                       "layers.1.moe.experts.b1"};
-  EXPECT_EQ(owner_of_state_key("matrix/layers.1.moe.experts.w1.momentum", names), names[0]);
-  EXPECT_EQ(owner_of_state_key("matrix/layers.1.moe.experts.w10.momentum", names), names[1]);
-  EXPECT_EQ(owner_of_state_key("aux/layers.1.moe.experts.b1.step", names), names[2]);
-  EXPECT_EQ(owner_of_state_key("matrix/layers.1.attention.w_o.momentum", names), "");
+  const std::map<std::string, int> names{{"matrix/layers.1.moe.experts.w1", 0},
+                                         {"matrix/layers.1.moe.experts.w10", 0},
+                                         {"aux/layers.1.moe.experts.b1", 0}};
+  EXPECT_EQ(state_key_param("matrix/layers.1.moe.experts.w1.momentum", names),
+            "matrix/layers.1.moe.experts.w1");
+  EXPECT_EQ(state_key_param("matrix/layers.1.moe.experts.w10.momentum", names),
+            "matrix/layers.1.moe.experts.w10");
+  EXPECT_EQ(state_key_param("matrix/layers.1.moe.experts.w10@2:4.momentum", names),
+            "matrix/layers.1.moe.experts.w10");
+  EXPECT_EQ(state_key_param("aux/layers.1.moe.experts.b1.step", names),
+            "aux/layers.1.moe.experts.b1");
+  EXPECT_EQ(state_key_param("matrix/layers.1.attention.w_o.momentum", names), "");
   EXPECT_EQ(experts_file("model", 3), "model_ep003.safetensors");
+}
+
+// An ep rank's stack starts at its place among all experts; the rest is left as it is.
+TEST(CheckpointShards, ExpertStateKeysMoveToTheWholeModelsCoordinates) {
+  const std::map<std::string, std::int64_t> units{{"matrix/e.w1", 4}, {"aux/e.b1", 32}};
+  EXPECT_EQ(state_key_to_global("matrix/e.w1.momentum", units, 1, 2), "matrix/e.w1@4:8.momentum");
+  EXPECT_EQ(state_key_to_global("matrix/e.w1@1:3.momentum", units, 2, 4),
+            "matrix/e.w1@9:11.momentum");
+  EXPECT_EQ(state_key_to_global("aux/e.b1@0:16.exp_avg", units, 1, 2), "aux/e.b1@32:48.exp_avg");
+  EXPECT_EQ(state_key_to_global("matrix/dense.w.momentum", units, 1, 2), "matrix/dense.w.momentum");
+  EXPECT_EQ(state_key_to_global("matrix/e.w1.momentum", units, 0, 1), "matrix/e.w1.momentum");
+  EXPECT_THROW(state_key_to_global("matrix/e.w1@x:3.momentum", units, 1, 2), Error);
 }
 
 TEST(CheckpointShards, GlobalShapeScalesOnlyExpertStacks) {
