@@ -21,7 +21,9 @@ took=$(($(date +%s) - start))
 [ $rc = 7 ] || fail "exit status $rc, want 7"
 [ $took -lt 20 ] || fail "the other ranks ran on for ${took} s"
 for f in "$tmp"/*; do
-  [ -e "$f" ] || continue
+  # Empty: the rank was stopped between opening the file and writing the pid (its child, if
+  # any, was in the same process group).
+  [ -s "$f" ] || continue
   # Dead, or a zombie that this machine's init does not reap, within 2 s.
   for _ in $(seq 20); do
     state=$(cut -d' ' -f3 "/proc/$(cat "$f")/stat" 2>/dev/null)
