@@ -1,19 +1,24 @@
-// Training steps of an 8-layer slice of the locked config (6 TPA local + 2 GQA global layers,
-// 1 dense + 7 MoE layers of 256 experts) on one GPU: seq 2048, micro-batch 4 (8,192 tokens a
-// step), mock data, bf16 compute with fp32 main weights and grads, NorMuon + AdamW. Prints the
-// median step, tokens/s, model TFLOP/s (window-correct FLOPs x 3), MFU against 989.4 TFLOP/s
-// (H100/H200 SXM dense bf16), peak pool memory, and the step split into data, forward,
-// backward and the update (clip + expert bias + optimizers), each timed alone between device
-// synchronisations, then the update's parts alone (the clip, each optimizer group). The public
-// vpMoE (Megatron) figure for this slice on an H100 is printed beside it: ~1,200 tokens/s,
-// 28.6 GB peak (it cannot run here).
-//   bench_train_step [--config RUN.toml] [--reps N] [--warmup N]
+// Training steps of the locked 80-layer model on one GPU (configs/run_vpmoe_bench.toml: real
+// text, seq 2048, micro-batch 4, two micro-batches a step), bf16 compute with fp32 main weights
+// and grads, NorMuon + AdamW. Prints the median step, tokens/s, model TFLOP/s (window-correct
+// FLOPs x 3), MFU against 989.4 TFLOP/s (H100/H200 SXM dense bf16), peak pool memory, and the
+// step split into data, forward, backward and the update (clip + expert bias + optimizers), each
+// timed alone between device synchronisations, then the update's parts alone. --layers N keeps
+// the first N layers (8: the slice the public vpMoE figure was measured on). --profile runs one
+// step between cudaProfilerStart/Stop after the warm-up and exits (scripts/profile-train-step.sh
+// runs it under ncu).
+//   bench_train_step [--config RUN.toml] [--layers N] [--reps N] [--warmup N] [--profile]
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <string>
 
 #include "../cuda_timing.h"
+#include "device/cuda_device.h"
 #include "registry/plugin_loader.h"
 #include "train/batch_source.h"
 #include "train/grad_clip.h"
@@ -29,14 +34,30 @@ using namespace vpmoe::host::train;
 
 int main(int argc, char** argv) {
   const bench::Reps reps = bench::parse_reps(argc, argv, {2, 5});
-  std::string path = std::string(VPMOE_SOURCE_DIR) + "/configs/run_vpmoe_slice8.toml";
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--config") path = argv[i + 1];
+  std::string path = std::string(VPMOE_SOURCE_DIR) + "/configs/run_vpmoe_bench.toml";
+  int layers = 0;
+  bool profile = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--profile") profile = true;
+    if (i + 1 < argc && a == "--config") path = argv[i + 1];
+    if (i + 1 < argc && a == "--layers") layers = std::atoi(argv[i + 1]);
+  }
   if (!cuda_available()) {
     std::printf("bench_train_step: no CUDA device\n");
     return 0;
   }
-  const Config c = load_config(path);
+  Config c = load_config(path);
+  if (layers > 0) {
+    if (!c.attention.window_attn_pattern.empty() || layers > c.model.num_layers) {
+      std::fprintf(stderr,
+                   "bench_train_step: --layers %d needs an integer layer pattern and at "
+                   "most %d layers\n",
+                   layers, c.model.num_layers);
+      return 2;
+    }
+    c.model.num_layers = layers;
+  }
   Registry reg;
   for (const auto& e : load_plugins({VPMOE_PLUGIN_DIR}, reg).errors)
     std::fprintf(stderr, "plugin: %s\n", e.message.c_str());
@@ -55,7 +76,25 @@ int main(int argc, char** argv) {
   std::int64_t params = 0;
   for (Parameter* p : model->parameters()) params += p->value.numel();
 
-  const double step_ms = bench::wall_ms([&] { trainer.step(data, k); }, reps.reps, reps.warmup);
+  if (profile) {  // one step for a profiler, after the warm-up
+    for (int i = 0; i < reps.warmup; ++i) trainer.step(data, k);
+    cudaDeviceSynchronize();
+    cudaProfilerStart();
+    trainer.step(data, k);
+    cudaDeviceSynchronize();
+    cudaProfilerStop();
+    std::printf("bench_train_step: profiled one step of %s (%d layers)\n", path.c_str(),
+                c.model.num_layers);
+    return 0;
+  }
+  // The first step alone: its peak is what a run logs (and where an out-of-memory shows).
+  trainer.step(data, k);
+  cudaDeviceSynchronize();
+  std::printf("bench_train_step: first step done, peak %.1f GB\n",
+              double(peak_device_bytes(dev)) / 1e9);
+  std::fflush(stdout);
+  const double step_ms =
+      bench::wall_ms([&] { trainer.step(data, k); }, reps.reps, std::max(0, reps.warmup - 1));
   const double data_ms = bench::wall_ms([&] { data.next(); }, reps.reps, 1);
   const double fwd_ms = bench::wall_ms(
       [&] {
@@ -67,6 +106,27 @@ int main(int argc, char** argv) {
       },
       reps.reps, 1);
   const double acc_ms = bench::wall_ms([&] { trainer.accumulate(data, k); }, reps.reps, 1);
+  // One forward and one forward + backward again, counting the host's waits on the device: a
+  // stretch the host spends little of waiting is bound by the host's launches, not the GPU.
+  auto waited = [&](const std::function<void()>& fn) {
+    cudaDeviceSynchronize();
+    const cuda_impl::HostWaits w0 = cuda_impl::host_waits();
+    const double ms = bench::wall_ms(fn, 1, 0);
+    const cuda_impl::HostWaits w1 = cuda_impl::host_waits();
+    char line[160];
+    std::snprintf(line, sizeof line, "%.1f ms, the host waiting %.1f ms of it in %llu waits", ms,
+                  (w1.seconds - w0.seconds) * 1e3,
+                  static_cast<unsigned long long>(w1.count - w0.count));
+    return std::string(line);
+  };
+  const std::string fwd_waits = waited([&] {
+    for (int i = 0; i < k; ++i) {
+      const Batch b = data.next();
+      Context ctx{dev, b.batch, b.seq_len, false, 1.0};
+      model->run(ctx, b.ids, b.targets, b.mask, 1.f, false);
+    }
+  });
+  const std::string acc_waits = waited([&] { trainer.accumulate(data, k); });
   // The update's parts alone, on the grads the last accumulation left.
   // The clip as the trainer runs it: the norm, its factor left to the optimizers.
   const double clip_ms = bench::wall_ms(
@@ -99,6 +159,8 @@ int main(int argc, char** argv) {
       "optimizers) %.1f ms\n",
       data_ms * k, fwd_ms - data_ms * k, acc_ms - fwd_ms, step_ms - acc_ms);
   std::printf("  update alone: clip %.1f ms%s\n", clip_ms, parts.c_str());
+  std::printf("  host waits: forward %s | forward + backward %s\n", fwd_waits.c_str(),
+              acc_waits.c_str());
   if (c.model.num_layers == 8)  // the public figure is for the 8-layer slice only
     std::printf(
         "  reference (vpMoE Megatron, H100, same slice): ~1,200 tokens/s (5.8-8.4 s per "

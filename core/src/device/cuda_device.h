@@ -1,6 +1,7 @@
 #pragma once
 // CUDA side of device.h (implemented in device/cuda/, or as errors in a CPU-only build).
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "vpmoe/device.h"
@@ -16,4 +17,15 @@ void copy(void* dst, Device dst_dev, const void* src, Device src_dev, std::size_
 void memset_zero(int device, void* p, std::size_t bytes);
 std::string name(int device);
 std::size_t peak_bytes(int device);
+// Host waits on the device so far (stream syncs and reads to the host), for benchmarks.
+struct HostWaits {
+  std::uint64_t count;
+  double seconds;
+};
+HostWaits host_waits();
+// Timing-free events on the device's current stream (run_ahead.h).
+void* event_create(int device);
+void event_record(void* event, int device);
+void event_wait(void* event);  // the host waits until the event has passed
+void event_destroy(void* event);
 }  // namespace vpmoe::cuda_impl

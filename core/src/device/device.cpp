@@ -52,6 +52,19 @@ std::string name(int) {
 std::size_t peak_bytes(int) {
   no_cuda();
 }
+void* event_create(int) {
+  no_cuda();
+}
+void event_record(void*, int) {
+  no_cuda();
+}
+void event_wait(void*) {
+  no_cuda();
+}
+void event_destroy(void*) {}
+HostWaits host_waits() {
+  return {0, 0.0};
+}
 }  // namespace cuda_impl
 #endif
 

@@ -1,5 +1,6 @@
 #include "model/gpt_model.h"
 
+#include "device/run_ahead.h"
 #include "model/state_prefix.h"
 
 #include "vpmoe/error.h"
@@ -51,6 +52,9 @@ double GptModel::aux_loss() const {
   return a;
 }
 
+// Layers the host may queue ahead of the device: enough to hide the host's launches.
+constexpr int kLayersAhead = 2;
+
 ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, const Tensor& targets,
                                      const Tensor& mask, float grad_scale, bool backward) {
   const std::int64_t N = ctx.batch * ctx.seq_len;
@@ -60,7 +64,11 @@ ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, cons
   Tensor x = Tensor::empty({N, o_.hidden}, act, o_.device);
   ops::embedding_forward(ids, embedding_.compute, x);
   ValueResidualState vr;
-  for (auto& l : layers_) x = l->forward(ctx, x, &vr);
+  RunAhead ahead(o_.device, kLayersAhead);
+  for (auto& l : layers_) {
+    x = l->forward(ctx, x, &vr);
+    ahead.mark();
+  }
   Tensor h = Tensor::empty(x.shape(), act, o_.device);
   Tensor rstd = Tensor::empty({N}, DType::f32, o_.device);
   ops::rmsnorm_forward(x, final_norm_.value, float(o_.eps), h, rstd);
@@ -75,6 +83,7 @@ ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, cons
   if (hook_) hook_(stage);
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
     dx = (*it)->backward(ctx, dx, &vr);
+    ahead.mark();
     if (hook_) hook_(++stage);
   }
   ops::embedding_backward(ids, ops::cast_to(dx, DType::f32), embedding_.grad);

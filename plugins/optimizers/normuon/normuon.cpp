@@ -6,6 +6,7 @@
 
 #include "normuon_kernels.h"
 #include "vpmoe/config.h"
+#include "vpmoe/device.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
 
@@ -101,7 +102,7 @@ void NorMuon::step(const OptimizerStep& s) {
     polar_express(x, o_.coeffs, scale.defined() ? &scale : nullptr);
     // The neuron-wise normalisation gives one factor per row, applied inside the update pass.
     const Tensor f = neuron_factors(x, b.second_moment, float(o_.beta2), float(o_.eps));
-    b.orthogonal = x, b.factors = f;
+    if (keep_last_) b.orthogonal = x, b.factors = f;
     // Decoupled weight decay and the scaled update, refreshing the bf16 weights in the pass.
     const float shape_scale = float(std::sqrt(std::max(1.0, double(b.m) / double(b.n))));
     const float step = float(s.lr) * shape_scale;
@@ -123,6 +124,10 @@ void NorMuon::step(const OptimizerStep& s) {
                      targets[i].compute);
       }
     }
+    // A bucket's work copies run to gigabytes: let the device finish them before the next
+    // bucket's are allocated, so the pool reuses their memory instead of growing around
+    // pending frees (a near-full device ran out of memory without this).
+    if (b.device.is_cuda()) synchronize(b.device);
   }
 }
 
@@ -139,7 +144,8 @@ const NorMuon::Entry* NorMuon::find(const Parameter& p, const Bucket** bucket) c
 Tensor NorMuon::last_update(const Parameter& p) const {
   const Bucket* b = nullptr;
   const Entry* e = find(p, &b);
-  if (!b->orthogonal.defined()) throw Error("optimizer.normuon: no step taken yet");
+  if (!b->orthogonal.defined())
+    throw Error("optimizer.normuon: no step taken yet with keep_last_update(true)");
   if (e->count * b->m * b->n != p.value.numel())
     throw Error("optimizer.normuon: last_update needs batch_same_shape");
   Tensor s = Tensor::empty({e->count, b->m, b->n}, DType::f32, b->device);

@@ -39,7 +39,9 @@ class NorMuon final : public Optimizer {
   std::map<std::string, Tensor> state() const override;
   void load_state(const std::map<std::string, Tensor>& state) override;
 
-  // The orthogonalised, normalised update S of each matrix from the last step (tests).
+  // The orthogonalised, normalised update S of each matrix from the last step (tests). Off by
+  // default: it keeps a copy of every matrix in the work dtype (11 GB for the locked model).
+  void keep_last_update(bool keep) { keep_last_ = keep; }
   Tensor last_update(const Parameter& p) const;
 
  private:
@@ -62,6 +64,7 @@ class NorMuon final : public Optimizer {
   NorMuonOptions o_;
   std::vector<Bucket> buckets_;
   bool stepped_ = false;
+  bool keep_last_ = false;
 };
 
 std::unique_ptr<Optimizer> build(const BuildArgs& args);

@@ -239,5 +239,36 @@ TEST(MoeLayer, CudaMatchesCpu) {
   }
 }
 
+// With the router's counts on the host, the CUDA dispatcher sorts the slots on the device; the
+// permutation must be the host sort's exactly (a skewed routing, empty experts included).
+TEST(LocalDispatcher, CudaDeviceSortIsTheHostSortBitForBit) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const std::int64_t N = 301, k = 4, H = 40;
+  const int E = 16;
+  std::mt19937 g(11);
+  std::vector<std::int32_t> ids(std::size_t(N * k));
+  std::vector<std::int64_t> counts(E, 0);
+  for (auto& e : ids) {
+    e = g() % 3 == 0 ? 3 : std::int32_t(g() % 12);  // expert 3 hot, 12..15 empty
+    ++counts[std::size_t(e)];
+  }
+  const Device dev = Device::cuda(0);
+  Tensor experts = Tensor::empty({N, k}, DType::i32, dev);
+  device_copy(experts.data(), dev, ids.data(), Device::cpu(), ids.size() * sizeof(std::int32_t));
+  Routing with{experts, rand_tensor(g, {N, k}).to(dev), counts}, without = with;
+  without.tokens_per_expert.clear();
+  const Tensor x = rand_tensor(g, {N, H}).to(dev), y = rand_tensor(g, {N * k, H}).to(dev);
+  const Tensor dout = rand_tensor(g, {N, H}).to(dev);
+  moe::LocalDispatcher a(E, dev), b(E, dev);
+  const moe::Dispatched da = a.dispatch(x, with), db = b.dispatch(x, without);
+  EXPECT_EQ(da.rows, db.rows);
+  EXPECT_EQ(da.x.to_floats(), db.x.to_floats());
+  EXPECT_EQ(a.combine(y).to_floats(), b.combine(y).to_floats());
+  Tensor dwa, dwb;
+  EXPECT_EQ(a.combine_backward(dout, dwa).to_floats(), b.combine_backward(dout, dwb).to_floats());
+  EXPECT_EQ(dwa.to_floats(), dwb.to_floats());
+  EXPECT_EQ(a.dispatch_backward(y).to_floats(), b.dispatch_backward(y).to_floats());
+}
+
 }  // namespace
 }  // namespace vpmoe::testing

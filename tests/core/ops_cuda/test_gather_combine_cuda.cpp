@@ -83,5 +83,22 @@ TEST(OpsCuda, GroupedBiasAddAndGradMatchCpu) {
     }
 }
 
+// Skewed routing: groups of many rows are summed in row chunks, then the chunks in order.
+TEST(OpsCuda, GroupedBiasGradSkewedGroupsMatchesCpuAndRepeats) {
+  VPMOE_REQUIRE_CUDA();
+  const std::vector<std::int64_t> rows{2, 1800, 0, 256, 257, 513, 9};
+  const std::int64_t G = std::int64_t(rows.size()), M = 2837;
+  for (std::int64_t C : {5, 1024}) {
+    Pair dy = random_pair({M, C}, DType::bf16), acc = random_pair({G, C}, DType::f32);
+    const Tensor acc0 = acc.dev.clone();
+    ops::bias_grad_grouped(dy.dev, rows, acc.dev, true);
+    ops::bias_grad_grouped(dy.cpu, rows, acc.cpu, true);
+    EXPECT_LT(rel_err(acc.dev, acc.cpu), kTolF32) << "C " << C;
+    Tensor again = acc0.clone();
+    ops::bias_grad_grouped(dy.dev, rows, again, true);
+    EXPECT_EQ(bytes_of(again), bytes_of(acc.dev)) << "repeatable, C " << C;
+  }
+}
+
 }  // namespace
 }  // namespace vpmoe::testing

@@ -72,6 +72,29 @@ TEST(OpsCuda, GemmBatched) {
           }
 }
 
+// Thousands of tiny products (TPA's per-token factors and their gradients: gemm_small_batched),
+// every transpose, and an odd batch that leaves a block part-filled; repeatable bits.
+TEST(OpsCuda, GemmSmallBatched) {
+  VPMOE_REQUIRE_CUDA();
+  const std::int64_t B = 1001;
+  const Mnk shapes[] = {{8, 128, 4}, {8, 4, 128}, {4, 128, 8}, {2, 128, 2}, {3, 5, 7}};
+  for (Mnk s : shapes)
+    for (DType dt : {DType::f32, DType::bf16})
+      for (DType ct : c_dtypes(dt))
+        for (bool ta : {false, true})
+          for (bool tb : {false, true})
+            for (AlphaBeta ab : kAlphaBeta) {
+              Shape a3 = ta ? Shape{B, s.k, s.m} : Shape{B, s.m, s.k};
+              Shape b3 = tb ? Shape{B, s.n, s.k} : Shape{B, s.k, s.n};
+              check_gemm(a3, b3, {B, s.m, s.n}, ta, tb, dt, ct, ab);
+            }
+  Pair a = random_pair({B, 8, 128}, DType::bf16), b = random_pair({B, 4, 128}, DType::bf16);
+  Tensor c1 = Tensor::empty({B, 8, 4}, DType::bf16, a.dev.device()), c2 = c1.clone();
+  ops::gemm(a.dev, b.dev, c1, false, true, 0.25f, 0.f);
+  ops::gemm(a.dev, b.dev, c2, false, true, 0.25f, 0.f);
+  EXPECT_EQ(bytes_of(c1), bytes_of(c2));
+}
+
 TEST(OpsCuda, GemmEmptyK) {
   VPMOE_REQUIRE_CUDA();
   for (float beta : {0.f, 2.f}) {
@@ -179,6 +202,27 @@ TEST(OpsCuda, GemmGroupedWgradExpertShape) {
     Tensor again = c0.clone();
     ops::gemm_grouped_wgrad(a.dev, b.dev, again, rows, 1.f, 1.f);
     EXPECT_EQ(bytes_of(again), bytes_of(c.dev)) << "repeatable, K " << K;
+  }
+}
+
+// Skewed routing: one expert with thousands of rows runs as several row chunks whose partial
+// sums are added in a fixed order; alpha scales every chunk, beta the old c once.
+TEST(OpsCuda, GemmGroupedWgradSkewedGroups) {
+  VPMOE_REQUIRE_CUDA();
+  const std::int64_t H = 256, F = 128;
+  const std::vector<std::int64_t> rows{3, 2100, 0, 513, 512, 40, 1025, 7};
+  const std::int64_t G = std::int64_t(rows.size());
+  const std::int64_t M = std::accumulate(rows.begin(), rows.end(), std::int64_t(0));
+  for (AlphaBeta ab : {AlphaBeta{1.f, 0.f}, AlphaBeta{0.5f, 1.f}, AlphaBeta{2.f, 0.25f}}) {
+    Pair a = random_pair({M, F}, DType::bf16), b = random_pair({M, H}, DType::bf16);
+    Pair c = make_c({G, F, H}, DType::f32, ab.beta);
+    const Tensor c0 = c.dev.clone();
+    ops::gemm_grouped_wgrad(a.dev, b.dev, c.dev, rows, ab.alpha, ab.beta);
+    ops::gemm_grouped_wgrad(a.cpu, b.cpu, c.cpu, rows, ab.alpha, ab.beta);
+    EXPECT_LT(rel_err(c.dev, c.cpu), kTolF32 * 10) << "alpha " << ab.alpha << " beta " << ab.beta;
+    Tensor again = c0.clone();
+    ops::gemm_grouped_wgrad(a.dev, b.dev, again, rows, ab.alpha, ab.beta);
+    EXPECT_EQ(bytes_of(again), bytes_of(c.dev)) << "repeatable, beta " << ab.beta;
   }
 }
 

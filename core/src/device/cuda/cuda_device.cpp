@@ -1,10 +1,13 @@
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
 
 #include "device/cuda/cuda_util.h"
+#include "device/cuda/host_staging.h"
 #include "device/cuda_device.h"
 
 namespace vpmoe::cuda_impl {
@@ -60,16 +63,66 @@ void set_current_stream(int device, void* s) {
   t_streams[device] = static_cast<cudaStream_t>(s);
 }
 
+namespace {
+// Host waits on the device (stream syncs, reads to the host, events): their count and time, so
+// that a benchmark can tell a host-bound stretch (few waits, little time in them) from a
+// device-bound one.
+std::atomic<std::uint64_t> g_waits{0}, g_wait_ns{0};
+
+template <class Wait>
+void timed(Wait&& wait) {
+  const auto t0 = std::chrono::steady_clock::now();
+  wait();
+  g_waits.fetch_add(1, std::memory_order_relaxed);
+  g_wait_ns.fetch_add(std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now() - t0)
+                                        .count()),
+                      std::memory_order_relaxed);
+}
+void timed_sync(cudaStream_t s) {
+  timed([s] { VPMOE_CUDA_CHECK(cudaStreamSynchronize(s)); });
+}
+}  // namespace
+
+HostWaits host_waits() {
+  return {g_waits.load(), double(g_wait_ns.load()) * 1e-9};
+}
+
 void synchronize(int device) {
   DeviceGuard g(device);
-  VPMOE_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+  timed_sync(stream(device));
 }
 
 void* alloc(int device, std::size_t bytes) {
   DeviceGuard g(device);
   setup_pool(device);
   void* p = nullptr;
-  VPMOE_CUDA_CHECK(cudaMallocAsync(&p, bytes, stream(device)));
+  cudaError_t e = cudaMallocAsync(&p, bytes, stream(device));
+  if (e == cudaErrorMemoryAllocation) {
+    // The pool is fragmented (it keeps freed blocks; a host that runs ahead of the device frees
+    // and reuses them in another order): wait for the queued work, hand the pool's unused
+    // memory back to the driver and retry, so the request can be mapped afresh.
+    cudaGetLastError();
+    VPMOE_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
+    cudaMemPool_t pool;
+    VPMOE_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    VPMOE_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+    e = cudaMallocAsync(&p, bytes, stream(device));
+  }
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    cudaMemPool_t pool;
+    std::uint64_t used = 0, reserved = 0;
+    if (cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess) {
+      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used);
+      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
+    }
+    throw Error("CUDA out of memory on device " + std::to_string(device) + ": " +
+                std::to_string(bytes) + " bytes requested, " + std::to_string(used >> 20) +
+                " MiB in use, " + std::to_string(reserved >> 20) +
+                " MiB reserved by the pool (lower [train] micro_batch_size?)");
+  }
+  VPMOE_CUDA_CHECK(e);
   return p;
 }
 
@@ -82,9 +135,10 @@ void copy(void* dst, Device dd, const void* src, Device sd, std::size_t bytes) {
   int dev = dd.is_cuda() ? dd.index : sd.index;
   DeviceGuard g(dev);
   cudaStream_t s = stream(dev);
+  if (sd.is_cpu() && dd.is_cuda() && staged_upload(dev, s, dst, src, bytes)) return;
   VPMOE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
   // The host may read (or free) its side right away.
-  if (dd.is_cpu() || sd.is_cpu()) VPMOE_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (dd.is_cpu() || sd.is_cpu()) timed_sync(s);
 }
 
 void memset_zero(int device, void* p, std::size_t bytes) {
@@ -104,6 +158,26 @@ std::size_t peak_bytes(int device) {
   std::uint64_t high = 0;
   VPMOE_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
   return std::size_t(high);
+}
+
+void* event_create(int device) {
+  DeviceGuard g(device);
+  cudaEvent_t e = nullptr;
+  VPMOE_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+
+void event_record(void* event, int device) {
+  DeviceGuard g(device);
+  VPMOE_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), stream(device)));
+}
+
+void event_wait(void* event) {
+  timed([event] { VPMOE_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event))); });
+}
+
+void event_destroy(void* event) {
+  cudaEventDestroy(static_cast<cudaEvent_t>(event));
 }
 
 }  // namespace vpmoe::cuda_impl

@@ -1,6 +1,7 @@
 // Bias add and gradient per consecutive row group (one bias row per MoE expert). The group
-// offsets go up once per call; the gradient sums each group's rows in row order per column
-// (deterministic, no atomics).
+// offsets go up once per call; the gradient is a segmented column sum (column_sum.cuh: fixed
+// order, no atomics, skewed groups split into chunks).
+#include "ops/cuda/column_sum.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/cuda_ops.h"
 #include "ops/cuda/group_offsets.h"
@@ -42,25 +43,28 @@ __global__ void bias_add_grouped_kernel(std::int64_t C, int G, const std::int64_
   }
 }
 
+// dy[r][c], one term of a group's column sum.
 template <class T>
-__global__ void bias_grad_grouped_kernel(std::int64_t C, const std::int64_t* off, const T* dy,
-                                         float* dbias, bool accumulate) {
-  const int g = int(blockIdx.y);
-  const std::int64_t c = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  float acc = accumulate ? dbias[std::int64_t(g) * C + c] : 0.f;
-  for (std::int64_t r = off[g]; r < off[g + 1]; ++r) acc += to_f(dy[r * C + c]);
-  dbias[std::int64_t(g) * C + c] = acc;
-}
+struct GroupTerm {
+  const T* dy;
+  std::int64_t C;
+  __device__ float operator()(std::int64_t r, std::int64_t c) const { return to_f(dy[r * C + c]); }
+};
 
-// Checks [M, C] against [G, C]; uploads the G + 1 offsets (device memory freed by the caller).
-std::int64_t* upload_offsets(const Tensor& x, const Tensor& b, std::span<const std::int64_t> rows,
-                             const char* op) {
+// Checks [M, C] against [G, C] and G row counts summing to M.
+void check_grouped(const Tensor& x, const Tensor& b, std::span<const std::int64_t> rows,
+                   const char* op) {
   VPMOE_CHECK(x.ndim() == 2 && b.ndim() == 2 && b.size(1) == x.size(1) &&
                   b.size(0) == std::int64_t(rows.size()),
               std::string(op) + ": expected rows [M, C] and biases [G, C] with G row counts, got " +
                   x.str() + ", " + b.str() + " and " + std::to_string(rows.size()) + " counts");
-  return upload_group_offsets(rows, x.device(), op, x.size(0));
+  std::int64_t total = 0;
+  for (std::int64_t n : rows) {
+    VPMOE_CHECK(n >= 0, std::string(op) + ": negative row count");
+    total += n;
+  }
+  VPMOE_CHECK(total == x.size(0), std::string(op) + ": row counts sum to " + std::to_string(total) +
+                                      ", x has " + std::to_string(x.size(0)) + " rows");
 }
 
 }  // namespace
@@ -68,7 +72,8 @@ std::int64_t* upload_offsets(const Tensor& x, const Tensor& b, std::span<const s
 void bias_add_grouped(Tensor& x, const Tensor& bias, std::span<const std::int64_t> rows) {
   check_cuda_tensor(x, "bias_add_grouped");
   const std::int64_t M = x.ndim() == 2 ? x.size(0) : 0, C = x.ndim() == 2 ? x.size(1) : 0;
-  std::int64_t* off = upload_offsets(x, bias, rows, "bias_add_grouped");
+  check_grouped(x, bias, rows, "bias_add_grouped");
+  std::int64_t* off = upload_group_offsets(rows, x.device(), "bias_add_grouped", M);
   Launch L(x);
   if (M > 0 && C > 0) {
     const bool vec = C % kVec == 0 && aligned16(x.data()) && aligned16(bias.data());
@@ -94,20 +99,14 @@ void bias_grad_grouped(const Tensor& dy, std::span<const std::int64_t> rows, Ten
                        bool accumulate) {
   check_cuda_tensor(dy, "bias_grad_grouped");
   check_dtype(dbias, DType::f32, "bias_grad_grouped: dbias");
-  std::int64_t* off = upload_offsets(dy, dbias, rows, "bias_grad_grouped");
-  const std::int64_t C = dy.size(1), G = dbias.size(0);
+  check_grouped(dy, dbias, rows, "bias_grad_grouped");
+  const std::int64_t C = dy.size(1);
   Launch L(dbias);
-  if (C > 0 && G > 0) {
-    const int threads = int(std::min<std::int64_t>(256, (C + 31) / 32 * 32));
-    const dim3 grid(unsigned((C + threads - 1) / threads), unsigned(G));
-    dispatch_float(dy.dtype(), "bias_grad_grouped", [&](auto t) {
-      using T = decltype(t);
-      bias_grad_grouped_kernel<T><<<grid, threads, 0, L.stream>>>(
-          C, off, dy.data_as<const T>(), dbias.data_as<float>(), accumulate);
-      VPMOE_CUDA_LAUNCH_CHECK();
-    });
-  }
-  device_free(dbias.device(), off);
+  dispatch_float(dy.dtype(), "bias_grad_grouped", [&](auto t) {
+    using T = decltype(t);
+    colsum::segmented_column_sum(L, dbias.device(), rows, C, GroupTerm<T>{dy.data_as<const T>(), C},
+                                 dbias.data_as<float>(), accumulate, "bias_grad_grouped");
+  });
 }
 
 }  // namespace vpmoe::ops::cuda

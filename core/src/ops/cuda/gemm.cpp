@@ -1,4 +1,5 @@
-// gemm through cuBLASLt: 2-D, or strided-batched over dim 0 with a shared 2-D operand.
+// gemm through cuBLASLt: 2-D, or strided-batched over dim 0 with a shared 2-D operand; many
+// tiny batched products through gemm_small_batched.
 #include <string>
 
 #include "ops/cuda/blas.h"
@@ -42,6 +43,9 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_
   if (batch == 0) {
     cuda_impl::gemm_rowmajor(dev, s, a.dtype(), c.dtype(), trans_a, trans_b, M, N, K, a.data(),
                              b.data(), c.data(), alpha, beta);
+  } else if (ba && bb && a.dtype() != DType::f16 && small_batched_fits(batch, M, N, K)) {
+    // Thousands of tiny products (TPA's factors): one kernel, not cuBLAS's 16 x 16 tiles.
+    gemm_small_batched(a, b, c, batch, M, N, K, trans_a, trans_b, alpha, beta);
   } else if (ba && !bb && !trans_a) {
     // Batched a times a shared b: one GEMM over all batch * M rows.
     cuda_impl::gemm_rowmajor(dev, s, a.dtype(), c.dtype(), false, trans_b, batch * M, N, K,

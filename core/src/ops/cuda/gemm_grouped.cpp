@@ -97,8 +97,7 @@ bool run_grouped(const Tensor& like, DType ab, DType cdt, const GroupedCall& g,
     host[2 * n + i] = g.C[i];
   }
   void** dptr = static_cast<void**>(device_alloc(dev, sizeof(void*) * 3 * n));
-  VPMOE_CUDA_CHECK(
-      cudaMemcpyAsync(dptr, host.data(), sizeof(void*) * 3 * n, cudaMemcpyHostToDevice, s));
+  device_copy(dptr, dev, host.data(), Device::cpu(), sizeof(void*) * 3 * n);
   cublasHandle_t h = cuda_impl::blas_handle(dev.index, s);
   cublasStatus_t st = cublasGemmGroupedBatchedEx(
       h, g.ta.data(), g.tb.data(), g.m.data(), g.n.data(), g.k.data(), g.alpha.data(),

@@ -22,4 +22,11 @@ enum class GroupedImpl {
 void set_grouped_impl(GroupedImpl impl);
 GroupedImpl grouped_impl();
 
+// Many tiny per-item products (gemm_small_batched.cu): fits says whether it takes the shape;
+// a, b, c are [batch, ...] with both operands batched.
+bool small_batched_fits(std::int64_t batch, std::int64_t M, std::int64_t N, std::int64_t K);
+void gemm_small_batched(const Tensor& a, const Tensor& b, Tensor& c, std::int64_t batch,
+                        std::int64_t M, std::int64_t N, std::int64_t K, bool ta, bool tb,
+                        float alpha, float beta);
+
 }  // namespace vpmoe::ops::cuda

@@ -1,6 +1,5 @@
 // Fused QKV layout (one thread per 8-element chunk) and the value residual, with lambda read
 // from the device and the theta gradient as a deterministic fixed-order sum.
-#include "ops/cuda/column_sum.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/cuda_ops.h"
 #include "ops/qkv_layout.h"
@@ -65,22 +64,43 @@ __global__ void vr_backward_kernel(std::int64_t n, const T* dv, const float* the
   }
 }
 
-// sum over one row of (v - v1) * dv.
-template <class T>
-struct ThetaTerm {
-  const T *dv, *v, *v1;
-  std::int64_t cols;
-  __device__ float operator()(std::int64_t r, std::int64_t) const {
-    float s = 0.f;
-    for (std::int64_t c = r * cols; c < (r + 1) * cols; ++c)
-      s += (to_f(v[c]) - to_f(v1[c])) * to_f(dv[c]);
-    return s;
-  }
-};
+// The theta gradient's dot product sum((v - v1) * dv) in two fixed-order stages: a fixed grid
+// of blocks, each thread its grid-stride packs in order, then one block over the partials, which
+// also applies dtheta += lambda (1 - lambda) dot.
+constexpr int kDotBlocks = 512, kDotThreads = 256;
 
-__global__ void theta_finish_kernel(const float* theta, const float* dot, float* dtheta) {
-  const float lambda = sigmoidf(theta[0]);
-  dtheta[0] += lambda * (1.f - lambda) * dot[0];
+template <class T>
+__global__ void theta_dot_partial(std::int64_t n, const T* dv, const T* v, const T* v1,
+                                  float* partial) {
+  float acc = 0.f;
+  const bool vec = aligned16(dv) && aligned16(v) && aligned16(v1);
+  const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+  for (std::int64_t p = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; p * kVec < n;
+       p += stride) {
+    const std::int64_t base = p * kVec;
+    if (vec && base + kVec <= n) {
+      const Pack<T> a = reinterpret_cast<const Pack<T>*>(v)[p];
+      const Pack<T> b = reinterpret_cast<const Pack<T>*>(v1)[p];
+      const Pack<T> g = reinterpret_cast<const Pack<T>*>(dv)[p];
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) acc += (to_f(a.v[j]) - to_f(b.v[j])) * to_f(g.v[j]);
+    } else {
+      for (std::int64_t i = base; i < base + kVec && i < n; ++i)
+        acc += (to_f(v[i]) - to_f(v1[i])) * to_f(dv[i]);
+    }
+  }
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+__global__ void theta_dot_finish(const float* partial, const float* theta, float* dtheta) {
+  float acc = 0.f;
+  for (int i = int(threadIdx.x); i < kDotBlocks; i += blockDim.x) acc += partial[i];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) {
+    const float lambda = sigmoidf(theta[0]);
+    dtheta[0] += lambda * (1.f - lambda) * acc;
+  }
 }
 
 }  // namespace
@@ -124,23 +144,22 @@ void value_residual_backward(const Tensor& dv, const Tensor& v, const Tensor& v1
   const std::int64_t n = v.numel();
   if (n == 0) return;
   Launch L(v);
-  const std::int64_t cols = v.ndim() ? v.size(-1) : 1, rows = cols ? n / cols : 0;
-  Tensor dot = Tensor::empty({1}, DType::f32, v.device());
+  Tensor partial = Tensor::empty({kDotBlocks}, DType::f32, v.device());
   dispatch_float(v.dtype(), op, [&](auto tx) {
     using T = decltype(tx);
     // The dot product first: dv_raw may alias dv.
-    colsum::column_sum(
-        L, v.device(), rows, 1,
-        ThetaTerm<T>{dv.data_as<const T>(), v.data_as<const T>(), v1.data_as<const T>(), cols},
-        dot.data_as<float>(), false, op);
+    theta_dot_partial<T>
+        <<<kDotBlocks, kDotThreads, 0, L.stream>>>(n, dv.data_as<const T>(), v.data_as<const T>(),
+                                                   v1.data_as<const T>(), partial.data_as<float>());
+    VPMOE_CUDA_LAUNCH_CHECK();
+    theta_dot_finish<<<1, kDotThreads, 0, L.stream>>>(
+        partial.data_as<const float>(), theta.data_as<const float>(), dtheta.data_as<float>());
+    VPMOE_CUDA_LAUNCH_CHECK();
     vr_backward_kernel<T><<<grid_for(n, 256, L.device), 256, 0, L.stream>>>(
         n, dv.data_as<const T>(), theta.data_as<const float>(), dv_raw.data_as<T>(),
         dv1.data_as<float>());
     VPMOE_CUDA_LAUNCH_CHECK();
   });
-  theta_finish_kernel<<<1, 1, 0, L.stream>>>(theta.data_as<const float>(), dot.data_as<float>(),
-                                             dtheta.data_as<float>());
-  VPMOE_CUDA_LAUNCH_CHECK();
 }
 
 }  // namespace vpmoe::ops::cuda

@@ -100,6 +100,7 @@ TEST(OptimizerNorMuon, FirstUpdateHasEqualRowsAndTheFrobeniusNormOfO) {
   w.grad.copy_from(rand_tensor(g, {12, 20}));
   auto opt = make(c);
   opt->add_parameters({&w});
+  static_cast<normuon::NorMuon&>(*opt).keep_last_update(true);
   const Tensor grad = w.grad.clone();
   opt->step(OptimizerStep{0, 0.01, 0.0});
   const std::vector<float> s = static_cast<normuon::NorMuon&>(*opt).last_update(w).to_floats();
@@ -221,6 +222,8 @@ TEST(OptimizerNorMuon, FusedPassesChangeNothing) {
     normuon::NorMuonOptions sep;
     sep.fused_passes = false;
     normuon::NorMuon oa{normuon::NorMuonOptions{}}, ob{sep};
+    oa.keep_last_update(true);
+    ob.keep_last_update(true);
     oa.add_parameters(pa);
     ob.add_parameters(pb);
     std::mt19937 g(7);
