@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -17,9 +19,35 @@ namespace {
   throw Error(path + ": " + what + " (" + std::strerror(errno) + ")");
 }
 
+// fail_nth_write's countdown (0: off), armed from the environment on first use, and its errno.
+std::atomic<std::uint64_t>& fail_countdown() {
+  static std::atomic<std::uint64_t> n{[] {
+    const char* v = std::getenv("VPMOE_FAIL_NTH_WRITE");
+    return v ? std::strtoull(v, nullptr, 10) : 0;
+  }()};
+  return n;
+}
+std::atomic<int> g_fail_err{ENOSPC};
+
+bool injected_failure() {
+  auto& countdown = fail_countdown();
+  std::uint64_t n = countdown.load(std::memory_order_relaxed);
+  while (n > 0 && !countdown.compare_exchange_weak(n, n - 1)) {
+  }
+  if (n != 1) return false;
+  errno = g_fail_err.load();
+  return true;
+}
+
 }  // namespace
 
+void fail_nth_write(std::uint64_t n, int err) {
+  g_fail_err = err;
+  fail_countdown() = n;
+}
+
 void write_all(int fd, const void* data, std::size_t n, const std::string& path) {
+  if (injected_failure()) fail(path, "write failed");
   const auto* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = ::write(fd, p, n);
