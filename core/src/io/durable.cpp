@@ -28,8 +28,10 @@ std::atomic<std::uint64_t>& fail_countdown() {
   return n;
 }
 std::atomic<int> g_fail_err{ENOSPC};
+std::atomic<std::uint64_t> g_write_calls{0};
 
-bool injected_failure() {
+bool next_write_fails() {
+  g_write_calls.fetch_add(1, std::memory_order_relaxed);
   auto& countdown = fail_countdown();
   std::uint64_t n = countdown.load(std::memory_order_relaxed);
   while (n > 0 && !countdown.compare_exchange_weak(n, n - 1)) {
@@ -46,8 +48,12 @@ void fail_nth_write(std::uint64_t n, int err) {
   fail_countdown() = n;
 }
 
+std::uint64_t write_calls() {
+  return g_write_calls.load();
+}
+
 void write_all(int fd, const void* data, std::size_t n, const std::string& path) {
-  if (injected_failure()) fail(path, "write failed");
+  if (next_write_fails()) fail(path, "write failed");
   const auto* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = ::write(fd, p, n);
