@@ -2,7 +2,9 @@
 // Integrity of a checkpoint directory (issue 19): state.json's "files" maps every other file of
 // the step directory to the sha256 and size of the bytes written, so damage from a disk, a copy
 // or a hand is found before any weight is used. Each rank hashes what it writes as it writes
-// it (no second read) and rank 0, which writes state.json, gathers the digests over the world.
+// it (no second read) and rank 0, which writes state.json, gathers the digests over the world
+// (a message per rank) rather than through sidecar files: nothing extra lands in the directory,
+// and rank 0 never rereads the other ranks' files.
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
