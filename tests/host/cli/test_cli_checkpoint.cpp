@@ -1,7 +1,8 @@
 // vpmoe-host checkpoint verify|inspect DIR on a checkpoint the binary trained (the tiny test
 // model on mock data, 2 steps, once for the suite): verify exits 0 with one OK line, 1 naming
 // each damaged or missing file with both digests, 1 for a checkpoint without digests; inspect
-// prints the step, layout, tokenizer, parameter count and file sizes; usage errors exit 2.
+// prints the step, layout, tokenizer, parameter count and file sizes; usage errors exit 2. A
+// full disk (VPMOE_FAIL_NTH_WRITE) keeps the previous checkpoint.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -144,6 +145,34 @@ TEST_F(HostCliCheckpoint, InspectPrintsStepLayoutTokenizerParametersAndFiles) {
               std::string::npos)
         << line;
   }
+}
+
+// VPMOE_FAIL_NTH_WRITE=1: the disk is full at the next checkpoint's first write. The run fails
+// naming the file; the previous checkpoint and latest stay, and verify and --resume take them.
+TEST_F(HostCliCheckpoint, DiskFullKeepsThePreviousCheckpoint) {
+  fs::copy(suite_ / "run", dir_ / "run", fs::copy_options::recursive);
+  std::string toml = run_toml(dir_ / "run");
+  toml.replace(toml.find("train_iters = 2"), 15, "train_iters = 3");
+  const std::string cfg = write("run3.toml", toml);
+  const fs::path ckpts = dir_ / "run/checkpoints";
+  const Result full = run("--config '" + cfg + "' --resume", "VPMOE_FAIL_NTH_WRITE=1");
+  EXPECT_EQ(full.rc, 1);
+  EXPECT_NE(full.err.find((ckpts / "step_00000003.tmp/model.safetensors").string() +
+                          ": write failed (No space left on device)"),
+            std::string::npos)
+      << full.err;
+  EXPECT_EQ(slurp(ckpts / "latest"), "step_00000002\n");
+  EXPECT_FALSE(fs::exists(ckpts / "step_00000003.tmp"));
+  const Result ok = run("checkpoint verify '" + ckpts.string() + "'");
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_EQ(ok.out.rfind("OK " + (ckpts / "step_00000002").string() + ": step 2, ", 0), 0u)
+      << ok.out;
+  const Result resumed = run("--config '" + cfg + "' --resume");
+  EXPECT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resumed from " + (ckpts / "step_00000002").string()),
+            std::string::npos)
+      << resumed.err;
+  EXPECT_EQ(slurp(ckpts / "latest"), "step_00000003\n");
 }
 
 TEST_F(HostCliCheckpoint, UsageErrorsExit2AndAMissingCheckpointExits1) {
