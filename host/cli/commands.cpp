@@ -15,6 +15,8 @@ const std::vector<Command>& commands() {
       {"synth-arithmetic", "write synthetic Harmony arithmetic conversations (the tiny data)",
        run_synth_arithmetic},
       {"plot", "draw a run's loss and throughput curves (metrics.jsonl) as a PNG", run_plot},
+      {"checkpoint", "verify a checkpoint's files against their sha256, or inspect what it holds",
+       run_checkpoint},
   };
   return table;
 }

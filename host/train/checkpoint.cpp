@@ -1,25 +1,29 @@
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "data/atomic_file.h"
 #include "data/tokenizer_json.h"
 #include "io/durable.h"
+#include "train/checkpoint_integrity.h"
 #include "train/checkpoint_shards.h"
 #include "train/safetensors.h"
 #include "vpmoe/error.h"
+#include "vpmoe/log.h"
 #include "vpmoe/version.h"
 
 namespace fs = std::filesystem;
 
 namespace vpmoe::host::train {
 namespace {
-
-constexpr int kFormatVersion = 1;
 
 std::string step_name(std::int64_t iteration) {
   std::ostringstream os;
@@ -40,20 +44,45 @@ const ParallelState& state_of(const CheckpointParts& p) {
   return p.parallel ? *p.parallel : *one;
 }
 
-void copy_durably(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  if (!fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec))
-    throw Error("checkpoint: cannot copy " + from + " into the checkpoint as " + to + ": " +
-                ec.message());
-  io::sync_path(to);
-}
-
 std::string read_text(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("checkpoint: cannot open " + path);
   std::ostringstream os;
   os << in.rdbuf();
   return os.str();
+}
+
+// Writes text to path (created or truncated) and fsyncs it, through io::write_all like the
+// tensors, so that every byte of a checkpoint meets the same disk-full handling (and test
+// hook). Returns the digest of what was written.
+data::FileHash write_durably(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path + ": cannot create: " + std::strerror(errno));
+  try {
+    io::write_all(fd, text.data(), text.size(), path);
+    io::sync_fd(fd, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw Error(path + ": close failed: " + std::strerror(errno));
+  data::Sha256 sha;
+  sha.update(text.data(), text.size());
+  return sha.finish();
+}
+
+// `latest` replaced through a temporary: a failed write leaves the old one as it was.
+void write_latest(const fs::path& dir, const std::string& name) {
+  const std::string path = (dir / "latest").string(),
+                    tmp = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    write_durably(tmp, name + "\n");
+    io::rename_durably(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
 }
 
 // "what differs" between the checkpoint's parameter shapes and the model's, a few lines.
@@ -82,16 +111,24 @@ std::string optimizer_file(int rank) {
   return buf;
 }
 
+bool is_optimizer_file(const std::string& f) {
+  return f.rfind("optimizer", 0) == 0 && f.size() > 12 &&
+         f.compare(f.size() - 12, 12, ".safetensors") == 0;
+}
+
 // Every rank's optimizer files (or an older checkpoint's optimizer.safetensors), merged: the
-// optimizers take their own parts of them, whatever the layout that wrote them.
-void load_optimizer(const std::string& dir, OptimizerSet& opt) {
+// optimizers take their own parts of them, whatever the layout that wrote them. With a listing
+// only the listed (verified) files are read; a stray file in the directory is not.
+void load_optimizer(const std::string& dir, const std::optional<FileDigests>& listed,
+                    OptimizerSet& opt) {
   TensorMap saved;
   std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string f = e.path().filename().string();
-    if (f.rfind("optimizer", 0) == 0 && f.size() > 12 &&
-        f.compare(f.size() - 12, 12, ".safetensors") == 0)
-      files.push_back(e.path().string());
+  if (listed) {
+    for (const auto& [f, h] : *listed)
+      if (is_optimizer_file(f)) files.push_back((fs::path(dir) / f).string());
+  } else {
+    for (const auto& e : fs::directory_iterator(dir))
+      if (is_optimizer_file(e.path().filename().string())) files.push_back(e.path().string());
   }
   if (files.empty())
     throw Error(dir + ": expected optimizer_rank<N>.safetensors files (the optimizer state)");
@@ -129,6 +166,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   const bool split = L.ep > 1;
   const bool expert_writer = L.expert_dp_rank() == 0 && L.tp_rank() == 0;
   TensorMap weights, expert_weights, opt;
+  FileDigests written;  // this rank's files
   for (Parameter* q : p.model->parameters())
     (split && q->sharding == Sharding::expert ? expert_weights : weights)[q->name] = q->value;
   for (auto& [k, t] : p.model->state()) weights["state/" + k] = t;
@@ -140,14 +178,27 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
     if (distributed || (p.optimizer->expert_state(k) ? expert_writer : root)) opt[k] = t;
   const std::map<std::string, std::string> meta{{"format", "vpmoe"},
                                                 {"iteration", std::to_string(c.iteration)}};
-  if (root) {
-    write_safetensors((tmp / "model.safetensors").string(), weights, meta);
+  try {
+    if (root)
+      written["model.safetensors"] =
+          write_safetensors((tmp / "model.safetensors").string(), weights, meta);
+    if (split && expert_writer) {
+      const std::string f = experts_file("model", L.ep_rank());
+      written[f] = write_safetensors((tmp / f).string(), expert_weights, meta);
+    }
+    if (!opt.empty())
+      written[optimizer_file(L.rank)] =
+          write_safetensors((tmp / optimizer_file(L.rank)).string(), opt);
+  } catch (...) {
+    // A full disk: what was written of this step goes, so the space is back for the next
+    // try. The previous checkpoint and latest were never touched.
+    std::error_code ec;
+    if (root) fs::remove_all(tmp, ec);
+    throw;
   }
-  if (split && expert_writer) {
-    write_safetensors((tmp / experts_file("model", L.ep_rank())).string(), expert_weights, meta);
-  }
-  if (!opt.empty()) write_safetensors((tmp / optimizer_file(L.rank)).string(), opt);
-  ps.world->barrier();  // every rank's files are written and fsynced
+  // Rank 0 gets every rank's digests for state.json; each sends them after its files are
+  // written and fsynced, so this also stands for the barrier before the rename.
+  written = gather_digests(*ps.world, written);
   if (!root) {
     ps.world->barrier();  // rank 0 has renamed the directory and moved latest
     return final_dir.string();
@@ -155,7 +206,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
 
   nlohmann::json j;
   j["format"] = "vpmoe-checkpoint";
-  j["format_version"] = kFormatVersion;
+  j["format_version"] = kCheckpointFormatVersion;
   j["iteration"] = c.iteration;
   j["updates"] = c.updates;
   j["skipped_total"] = c.skipped_total;
@@ -171,30 +222,30 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   j["parallel"] = {
       {"world", L.world}, {"tp", L.tp}, {"dp", L.dp()}, {"ep", L.ep}, {"expert_dp", L.expert_dp()}};
   j["build"] = {{"version", VPMOE_VERSION}, {"tag", VPMOE_BUILD_TAG}};
-  nlohmann::json files = nlohmann::json::array();
-  if (fs::exists(p.config->path)) {  // a configuration parsed from a string has no file
-    copy_durably(p.config->path, (tmp / "run.toml").string());
-    files.push_back("run.toml");
+  try {
+    nlohmann::json configs = nlohmann::json::array();
+    auto copy_config = [&](const std::string& from, const std::string& as) {
+      written[as] = write_durably((tmp / as).string(), read_text(from));
+      configs.push_back(as);
+    };
+    if (fs::exists(p.config->path))  // a configuration parsed from a string has no file
+      copy_config(p.config->path, "run.toml");
+    if (!p.config->run.model_config.empty()) {
+      const fs::path mc = p.config->run.model_config;  // resolved by load_config
+      copy_config(mc.string(), mc.filename().string());
+    }
+    j["config_files"] = configs;
+    j["files"] = files_json(written);  // every file but state.json itself
+    write_durably((tmp / "state.json").string(), j.dump(2) + "\n");
+    io::sync_path(tmp.string());
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
   }
-  if (!p.config->run.model_config.empty()) {
-    const fs::path mc = p.config->run.model_config;  // resolved by load_config
-    copy_durably(mc.string(), (tmp / mc.filename()).string());
-    files.push_back(mc.filename().string());
-  }
-  j["config_files"] = files;
-  {
-    std::ofstream out(tmp / "state.json");
-    out << j.dump(2) << "\n";
-    out.close();
-    if (!out) throw Error("checkpoint: cannot write " + (tmp / "state.json").string());
-  }
-  io::sync_path((tmp / "state.json").string());
-  io::sync_path(tmp.string());
   fs::remove_all(final_dir);  // a checkpoint of the same step from an earlier, resumed run
   io::rename_durably(tmp.string(), final_dir.string());
-  data::AtomicFile latest((fs::path(dir) / "latest").string());
-  latest.out() << name << "\n";
-  latest.commit();
+  write_latest(dir, name);
   ps.world->barrier();
   return final_dir.string();
 }
@@ -217,16 +268,7 @@ std::string resolve_checkpoint(const std::string& path) {
 
 std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   const std::string dir = resolve_checkpoint(path);
-  const std::string state_path = (fs::path(dir) / "state.json").string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text(state_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(state_path + ": not valid JSON: " + e.what());
-  }
-  if (j.value("format", "") != "vpmoe-checkpoint" || j.value("format_version", 0) != kFormatVersion)
-    throw Error(state_path + ": expected format \"vpmoe-checkpoint\" version " +
-                std::to_string(kFormatVersion));
+  const nlohmann::json j = read_checkpoint_state(dir);
   const auto& t = j.at("tokenizer");
   std::string diff;
   if (t.value("name", "") != p.tokenizer.name)
@@ -251,13 +293,26 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   if (!diff.empty()) throw Error("checkpoint " + dir + " does not fit this run:" + diff);
   const int saved_ep = j.contains("parallel") ? j["parallel"].value("ep", 1) : 1;
 
+  // Every listed file is checked (the work shared over the ranks) before any weight is read.
+  const std::optional<FileDigests> listed = listed_files(j, dir);
+  if (listed)
+    verify_files(dir, *listed, *state_of(p).world);
+  else if (L.rank == 0)
+    log::warn("checkpoint " + dir +
+              ": state.json lists no file digests (written before they were recorded); its "
+              "files cannot be verified");
+
   // Expert rows come from the saved ep files that overlap this rank's experts (the shared
   // file when it was saved with ep 1), each file read once.
   std::map<std::string, TensorMap> files;
   auto file = [&](const std::string& f) -> const TensorMap& {
     auto it = files.find(f);
-    if (it == files.end())
+    if (it == files.end()) {
+      if (listed && !listed->count(f))
+        throw Error((fs::path(dir) / f).string() +
+                    ": not listed in state.json's files, so it cannot be verified");
       it = files.emplace(f, read_safetensors((fs::path(dir) / f).string())).first;
+    }
     return it->second;
   };
   auto saved = [&](const std::string& stem, int k, const std::string& key) {
@@ -294,7 +349,7 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
     q->sync_compute();
   }
   p.model->load_state(state);
-  load_optimizer(dir, *p.optimizer);
+  load_optimizer(dir, listed, *p.optimizer);
   TrainerCounters c;
   c.iteration = j.at("iteration").get<std::int64_t>();
   c.updates = j.at("updates").get<std::int64_t>();

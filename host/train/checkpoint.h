@@ -7,12 +7,15 @@
 //                          by an ep rank's first replica (its experts), or with the distributed
 //                          optimizer by the rank that owns it
 //   state.json             iteration, updates, skipped steps, data position, consumed samples,
-//                          seed, the model's parameter shapes, tokenizer identity, build version
+//                          seed, the model's parameter shapes, tokenizer identity, build version,
+//                          and "files": every other file's sha256 and size
+//                          (train/checkpoint_integrity.h), checked before a load uses any
 //   run.toml (+ the model_config it extends)  copies of the configuration
 // Under expert parallelism the expert stacks and their optimizer state go to per-ep-rank files
 // (train/checkpoint_shards.h) and state.json records the layout; every rank writes its files,
 // and rank 0 renames the directory and updates latest only after all of them are done.
-// written into step_<n>.tmp, fsynced, renamed, and only then <dir>/latest updated. No RNG state
+// Written into step_<n>.tmp, fsynced, renamed, and only then <dir>/latest updated, so a failed
+// write (a full disk) leaves the previous checkpoint and latest as they were. No RNG state
 // is saved because there is none: every random stream is a function of the seed and a position.
 #include <cstdint>
 #include <string>

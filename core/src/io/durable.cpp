@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -17,9 +19,41 @@ namespace {
   throw Error(path + ": " + what + " (" + std::strerror(errno) + ")");
 }
 
+// fail_nth_write's countdown (0: off), armed from the environment on first use, and its errno.
+std::atomic<std::uint64_t>& fail_countdown() {
+  static std::atomic<std::uint64_t> n{[] {
+    const char* v = std::getenv("VPMOE_FAIL_NTH_WRITE");
+    return v ? std::strtoull(v, nullptr, 10) : 0;
+  }()};
+  return n;
+}
+std::atomic<int> g_fail_err{ENOSPC};
+std::atomic<std::uint64_t> g_write_calls{0};
+
+bool next_write_fails() {
+  g_write_calls.fetch_add(1, std::memory_order_relaxed);
+  auto& countdown = fail_countdown();
+  std::uint64_t n = countdown.load(std::memory_order_relaxed);
+  while (n > 0 && !countdown.compare_exchange_weak(n, n - 1)) {
+  }
+  if (n != 1) return false;
+  errno = g_fail_err.load();
+  return true;
+}
+
 }  // namespace
 
+void fail_nth_write(std::uint64_t n, int err) {
+  g_fail_err = err;
+  fail_countdown() = n;
+}
+
+std::uint64_t write_calls() {
+  return g_write_calls.load();
+}
+
 void write_all(int fd, const void* data, std::size_t n, const std::string& path) {
+  if (next_write_fails()) fail(path, "write failed");
   const auto* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = ::write(fd, p, n);

@@ -4,12 +4,18 @@
 // losses, validation losses and final weights agree to float rounding (the sums are grouped
 // differently), with the plain optimizer and with the distributed one (ZeRO-1, small gradient
 // buckets, overlapped or not); the dp run's checkpoint and metrics come from rank 0 only. Every
-// rank ends with the same weights and the same expert biases. Tests named *FourRanks* run
+// rank ends with the same weights and the same expert biases. state.json lists every rank's
+// files; the ranks share out their verification, and all refuse a damaged one that another rank
+// checked. Tests named *FourRanks* run
 // under mpirun -np 4, the rest under -np 2 (the TrainMpi suite under both).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "core/ops_cuda/cuda_test_util.h"
+#include "data/file_hash.h"
 #include "host/train_mpi/mpi_run_fixture.h"
+#include "train/checkpoint_integrity.h"
 #include "train/model_builder.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
@@ -20,6 +26,50 @@ namespace vpmoe::testing {
 namespace {
 
 using namespace host::train;
+
+// Flips one byte in the middle of path.
+void flip_byte(const fs::path& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  const auto at = std::streamoff(fs::file_size(path) / 2);
+  f.seekg(at);
+  const char c = char(f.get());
+  f.seekp(at);
+  f.put(char(c ^ 0x01));
+}
+
+// state.json lists exactly the step's files with their digests; the ranks verify them together
+// and, with a byte flipped in the file rank 1 checks, every rank refuses naming it.
+void expect_integrity(Comm& world, const fs::path& step) {
+  const auto listed = listed_files(read_checkpoint_state(step.string()), step.string());
+  ASSERT_TRUE(listed.has_value());
+  if (world.rank() == 0) {
+    std::size_t files = 0;
+    for (const auto& e : fs::directory_iterator(step)) {
+      const std::string name = e.path().filename().string();
+      if (name == "state.json") continue;
+      ++files;
+      ASSERT_TRUE(listed->count(name)) << name << " is not listed";
+      EXPECT_EQ(listed->at(name).sha256, host::data::hash_file(e.path().string()).sha256) << name;
+    }
+    EXPECT_EQ(files, listed->size());
+  }
+  EXPECT_NO_THROW(verify_files(step.string(), *listed, world));
+  const fs::path victim = step / std::next(listed->begin())->first;  // checked by rank 1
+  world.barrier();
+  if (world.rank() == 0) flip_byte(victim);
+  world.barrier();
+  try {
+    verify_files(step.string(), *listed, world);
+    ADD_FAILURE() << "rank " << world.rank() << " accepted a damaged " << victim;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(victim.string() + ": damaged; expected "),
+              std::string::npos)
+        << "rank " << world.rank() << ": " << e.what();
+  }
+  world.barrier();
+  if (world.rank() == 0) flip_byte(victim);  // back as it was
+  world.barrier();
+}
 
 class DataParallelRun : public MpiRunTest {
  protected:
@@ -32,6 +82,7 @@ class DataParallelRun : public MpiRunTest {
     const RunResult many =
         train_run(config("dp", 3, parallel + checkpoint_section("dp")), reg_, dp);
     EXPECT_TRUE(fs::exists(shared_ / "dp/latest"));
+    expect_integrity(*dp.comm, shared_ / "dp/step_00000003");
     EXPECT_EQ(fs::exists(dir_ / "dp/metrics.jsonl"), rank == 0);
     if (rank != 0) return;
 
