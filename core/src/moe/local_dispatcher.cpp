@@ -31,7 +31,7 @@ Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
   }
 #endif
   if (!slot_of_row.defined()) {
-    std::vector<std::int32_t> chosen(std::size_t(M));
+    std::vector<std::int32_t> chosen(static_cast<std::size_t>(M));
     device_copy(chosen.data(), Device::cpu(), r.experts.data(), r.experts.device(),
                 chosen.size() * sizeof(std::int32_t));
     // Stable counting sort by expert: rows of expert e in (token, slot) order.

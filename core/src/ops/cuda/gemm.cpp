@@ -43,7 +43,7 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, bool trans_a, bool trans_
   if (batch == 0) {
     cuda_impl::gemm_rowmajor(dev, s, a.dtype(), c.dtype(), trans_a, trans_b, M, N, K, a.data(),
                              b.data(), c.data(), alpha, beta);
-  } else if (ba && bb && a.dtype() != DType::f16 && small_batched_fits(batch, M, N, K)) {
+  } else if (ba && bb && small_batched_fits(batch, M, N, K)) {
     // Thousands of tiny products (TPA's factors): one kernel, not cuBLAS's 16 x 16 tiles.
     gemm_small_batched(a, b, c, batch, M, N, K, trans_a, trans_b, alpha, beta);
   } else if (ba && !bb && !trans_a) {

@@ -32,7 +32,8 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ float smem[];
   const int mk = d.M * d.K, kn = d.K * d.N, mn = d.M * d.N;
   const std::int64_t first = std::int64_t(blockIdx.x) * d.per_block;
-  const int items = int(min<std::int64_t>(d.per_block, d.batch - first));
+  const std::int64_t left = d.batch - first;
+  const int items = left < d.per_block ? int(left) : d.per_block;
   const int per = d.M * d.sa + d.K * d.sb;
   // Loads in global order (coalesced); op() is applied by where each element lands.
   for (int i = int(threadIdx.x); i < items * mk; i += kThreads) {
