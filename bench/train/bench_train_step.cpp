@@ -6,7 +6,7 @@
 // timed alone between device synchronisations, then the update's parts alone. --layers N keeps
 // the first N layers (8: the slice the public vpMoE figure was measured on). --profile runs one
 // step between cudaProfilerStart/Stop after the warm-up and exits (scripts/profile-train-step.sh
-// runs it under ncu).
+// runs it under ncu). VPMOE_HOST_PROFILE=1 adds the host's time by part for one step.
 //   bench_train_step [--config RUN.toml] [--layers N] [--reps N] [--warmup N] [--profile]
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
@@ -19,6 +19,7 @@
 
 #include "../cuda_timing.h"
 #include "device/cuda_device.h"
+#include "device/host_profile.h"
 #include "registry/plugin_loader.h"
 #include "train/batch_source.h"
 #include "train/grad_clip.h"
@@ -161,6 +162,15 @@ int main(int argc, char** argv) {
   std::printf("  update alone: clip %.1f ms%s\n", clip_ms, parts.c_str());
   std::printf("  host waits: forward %s | forward + backward %s\n", fwd_waits.c_str(),
               acc_waits.c_str());
+  if (host_profile::enabled()) {  // VPMOE_HOST_PROFILE=1: the host's time by part, one step
+    cudaDeviceSynchronize();
+    host_profile::reset();
+    const cuda_impl::HostWaits w0 = cuda_impl::host_waits();
+    const double ms = bench::wall_ms([&] { trainer.step(data, k); }, 1, 0);
+    const cuda_impl::HostWaits w1 = cuda_impl::host_waits();
+    std::printf("  host time by part, one step of %.1f ms (waiting on the device %.1f ms):\n%s", ms,
+                (w1.seconds - w0.seconds) * 1e3, host_profile::report().c_str());
+  }
   if (c.model.num_layers == 8)  // the public figure is for the 8-layer slice only
     std::printf(
         "  reference (vpMoE Megatron, H100, same slice): ~1,200 tokens/s (5.8-8.4 s per "

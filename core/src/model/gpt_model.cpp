@@ -1,5 +1,6 @@
 #include "model/gpt_model.h"
 
+#include "device/host_profile.h"
 #include "device/run_ahead.h"
 #include "model/state_prefix.h"
 
@@ -75,8 +76,12 @@ ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, cons
   if (!backward)
     return ops::linear_cross_entropy(h, output_.compute, targets, mask, 0.f, nullptr, nullptr);
   Tensor dh = Tensor::empty(h.shape(), act, o_.device);
-  const ops::CrossEntropyStats st =
-      ops::linear_cross_entropy(h, output_.compute, targets, mask, grad_scale, &dh, &output_.grad);
+  ops::CrossEntropyStats st;
+  {
+    VPMOE_HOST_SCOPE("lm head + loss");
+    st = ops::linear_cross_entropy(h, output_.compute, targets, mask, grad_scale, &dh,
+                                   &output_.grad);
+  }
   Tensor dx = Tensor::empty(x.shape(), act, o_.device);
   ops::rmsnorm_backward(dh, x, final_norm_.value, rstd, dx, final_norm_.grad);
   int stage = 0;

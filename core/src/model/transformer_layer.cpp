@@ -1,5 +1,6 @@
 #include "model/transformer_layer.h"
 
+#include "device/host_profile.h"
 #include "vpmoe/error.h"
 #include "vpmoe/ops.h"
 
@@ -35,13 +36,21 @@ Tensor TransformerLayer::forward(const Context& ctx, const Tensor& x, ValueResid
   Tensor n1 = Tensor::empty(x.shape(), x.dtype(), x.device());
   rstd1_ = Tensor::empty({N}, DType::f32, x.device());
   ops::rmsnorm_forward(x, attn_norm_.value, float(eps_), n1, rstd1_);
-  Tensor h = attention_->forward(ctx, n1, vr);
+  Tensor h;
+  {
+    VPMOE_HOST_SCOPE("attention forward");
+    h = attention_->forward(ctx, n1, vr);
+  }
   ops::add(h, x, h);
   h_ = h;
   Tensor n2 = Tensor::empty(h.shape(), h.dtype(), h.device());
   rstd2_ = Tensor::empty({N}, DType::f32, h.device());
   ops::rmsnorm_forward(h, ffn_norm_.value, float(eps_), n2, rstd2_);
-  Tensor out = ffn_->forward(ctx, n2);
+  Tensor out;
+  {
+    VPMOE_HOST_SCOPE("ffn forward");
+    out = ffn_->forward(ctx, n2);
+  }
   ops::add(out, h, out);
   return out;
 }
@@ -49,13 +58,21 @@ Tensor TransformerLayer::forward(const Context& ctx, const Tensor& x, ValueResid
 Tensor TransformerLayer::backward(const Context& ctx, const Tensor& dout, ValueResidualState* vr) {
   if (!h_.defined()) throw Error("transformer layer: backward before forward");
   // dh = dout (residual) + the ffn branch through its norm.
-  Tensor dn2 = ffn_->backward(ctx, dout);
+  Tensor dn2;
+  {
+    VPMOE_HOST_SCOPE("ffn backward");
+    dn2 = ffn_->backward(ctx, dout);
+  }
   Tensor dh = Tensor::empty(h_.shape(), h_.dtype(), h_.device());
   ops::rmsnorm_backward(ops::cast_to(dn2, h_.dtype()), h_, ffn_norm_.value, rstd2_, dh,
                         ffn_norm_.grad);
   ops::add(dh, ops::cast_to(dout, dh.dtype()), dh);
   // dx = dh (residual) + the attention branch through its norm.
-  Tensor dn1 = attention_->backward(ctx, dh, vr);
+  Tensor dn1;
+  {
+    VPMOE_HOST_SCOPE("attention backward");
+    dn1 = attention_->backward(ctx, dh, vr);
+  }
   Tensor dx = Tensor::empty(x_.shape(), x_.dtype(), x_.device());
   ops::rmsnorm_backward(ops::cast_to(dn1, x_.dtype()), x_, attn_norm_.value, rstd1_, dx,
                         attn_norm_.grad);

@@ -1,5 +1,7 @@
 #include "moe/local_dispatcher.h"
 
+#include "device/host_profile.h"
+
 #include "moe/row_index.h"
 #include "moe/slot_sort.h"
 #include "vpmoe/error.h"
@@ -9,6 +11,7 @@
 namespace vpmoe::moe {
 
 Dispatched LocalDispatcher::dispatch(const Tensor& x, const Routing& r) {
+  VPMOE_HOST_SCOPE("moe dispatch");
   N_ = x.size(0), H_ = x.size(1), k_ = r.experts.size(1), dtype_ = x.dtype();
   check_shape(r.experts, {N_, k_}, "moe dispatch: routing experts");
   check_dtype(r.experts, DType::i32, "moe dispatch: routing experts");

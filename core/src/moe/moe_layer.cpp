@@ -1,5 +1,6 @@
 #include "moe/moe_layer.h"
 
+#include "device/host_profile.h"
 #include "model/state_prefix.h"
 
 #include <algorithm>
@@ -66,7 +67,11 @@ std::int64_t MoeLayer::active_parameter_count() {
 
 Tensor MoeLayer::forward(const Context& ctx, const Tensor& x) {
   dtype_ = x.dtype();
-  const Routing r = router_->forward(ctx, x);
+  Routing r;
+  {
+    VPMOE_HOST_SCOPE("moe router forward");
+    r = router_->forward(ctx, x);
+  }
   if (r.tokens_per_expert.size() != counts_.size())
     throw Error("moe.layer: the router counts " + std::to_string(r.tokens_per_expert.size()) +
                 " experts, the layer has " + std::to_string(counts_.size()) + " (" +
@@ -80,9 +85,16 @@ Tensor MoeLayer::forward(const Context& ctx, const Tensor& x) {
   const Dispatched d = dispatcher_->dispatch(x, r);
   Context ectx = ctx;
   ectx.batch = 1, ectx.seq_len = d.x.size(0);
-  const Tensor y = experts_->forward(ectx, d.x, d.rows);
+  Tensor y;
+  {
+    VPMOE_HOST_SCOPE("moe experts forward");
+    y = experts_->forward(ectx, d.x, d.rows);
+  }
   Tensor out = dispatcher_->combine(y);
-  if (shared_) ops::add(out, shared_->forward(ctx, x), out);
+  if (shared_) {
+    VPMOE_HOST_SCOPE("moe shared expert forward");
+    ops::add(out, shared_->forward(ctx, x), out);
+  }
   return out;
 }
 
@@ -91,9 +103,20 @@ Tensor MoeLayer::backward(const Context& ctx, const Tensor& dy) {
   const Tensor dyp = dispatcher_->combine_backward(dy, dweights);
   Context ectx = ctx;
   ectx.batch = 1, ectx.seq_len = dyp.size(0);
-  Tensor dx = dispatcher_->dispatch_backward(experts_->backward(ectx, dyp));  // f32
-  ops::axpy(1.f, router_->backward(ctx, dweights), dx);
-  if (shared_) ops::axpy(1.f, shared_->backward(ctx, dy), dx);
+  Tensor dyx;
+  {
+    VPMOE_HOST_SCOPE("moe experts backward");
+    dyx = experts_->backward(ectx, dyp);
+  }
+  Tensor dx = dispatcher_->dispatch_backward(dyx);  // f32
+  {
+    VPMOE_HOST_SCOPE("moe router backward");
+    ops::axpy(1.f, router_->backward(ctx, dweights), dx);
+  }
+  if (shared_) {
+    VPMOE_HOST_SCOPE("moe shared expert backward");
+    ops::axpy(1.f, shared_->backward(ctx, dy), dx);
+  }
   return ops::cast_to(dx, dtype_);
 }
 

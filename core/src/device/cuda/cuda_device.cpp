@@ -9,6 +9,7 @@
 #include "device/cuda/cuda_util.h"
 #include "device/cuda/host_staging.h"
 #include "device/cuda_device.h"
+#include "device/host_profile.h"
 
 namespace vpmoe::cuda_impl {
 
@@ -97,7 +98,11 @@ void* alloc(int device, std::size_t bytes) {
   DeviceGuard g(device);
   setup_pool(device);
   void* p = nullptr;
-  cudaError_t e = cudaMallocAsync(&p, bytes, stream(device));
+  cudaError_t e;
+  {
+    VPMOE_HOST_SCOPE("cudaMallocAsync");
+    e = cudaMallocAsync(&p, bytes, stream(device));
+  }
   if (e == cudaErrorMemoryAllocation) {
     // The pool is fragmented (it keeps freed blocks; a host that runs ahead of the device frees
     // and reuses them in another order): wait for the queued work, hand the pool's unused
@@ -127,6 +132,7 @@ void* alloc(int device, std::size_t bytes) {
 }
 
 void free(int device, void* p) {
+  VPMOE_HOST_SCOPE("cudaFreeAsync");
   DeviceGuard g(device);
   VPMOE_CUDA_CHECK(cudaFreeAsync(p, stream(device)));
 }

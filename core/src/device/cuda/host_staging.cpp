@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "device/cuda/cuda_util.h"
+#include "device/host_profile.h"
 
 namespace vpmoe::cuda_impl {
 namespace {
@@ -41,6 +42,7 @@ Ring& ring(int device) {
 
 bool staged_upload(int device, cudaStream_t s, void* dst, const void* src, std::size_t bytes) {
   if (bytes > kSlotBytes) return false;
+  VPMOE_HOST_SCOPE("staged upload");
   Ring& r = ring(device);
   std::lock_guard lock(r.m);
   const std::size_t i = std::size_t(r.next);

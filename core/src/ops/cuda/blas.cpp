@@ -1,6 +1,8 @@
 // cuBLAS / cuBLASLt handles, per-stream workspaces and the cached cuBLASLt matmul.
 #include "ops/cuda/blas.h"
 
+#include "device/host_profile.h"
+
 #include <array>
 #include <map>
 #include <memory>
@@ -193,6 +195,7 @@ bool lt_matmul(int device, cudaStream_t s, const LtProblem& p, const void* A, co
     if (it != g_plans.end()) plan = it->second.get();
   }
   if (!plan) {
+    VPMOE_HOST_SCOPE("cublasLt plan (heuristic on a cache miss)");
     auto made = make_plan(device, p, al_a, al_b, al_c);
     std::lock_guard<std::mutex> lock(g_plan_mu);
     auto it = g_plans.find(key);
@@ -208,6 +211,7 @@ bool lt_matmul(int device, cudaStream_t s, const LtProblem& p, const void* A, co
   }
   if (!plan->ok) return false;
   Workspace w = workspace(device, s);
+  VPMOE_HOST_SCOPE("cublasLtMatmul call");
   VPMOE_CUBLAS_CHECK(cublasLtMatmul(lt_handle(device), plan->op, &alpha, A, plan->la, B, plan->lb,
                                     &beta, C, plan->lc, C, plan->lc, &plan->algo, w.ptr, w.bytes,
                                     s));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "device/host_profile.h"
 #include "ops/cuda/blas.h"
 #include "ops/cuda/cuda_ops.h"
 #include "ops/cuda/gemm_internal.h"
@@ -99,6 +100,7 @@ bool run_grouped(const Tensor& like, DType ab, DType cdt, const GroupedCall& g,
   void** dptr = static_cast<void**>(device_alloc(dev, sizeof(void*) * 3 * n));
   device_copy(dptr, dev, host.data(), Device::cpu(), sizeof(void*) * 3 * n);
   cublasHandle_t h = cuda_impl::blas_handle(dev.index, s);
+  VPMOE_HOST_SCOPE("cublasGemmGroupedBatchedEx call");
   cublasStatus_t st = cublasGemmGroupedBatchedEx(
       h, g.ta.data(), g.tb.data(), g.m.data(), g.n.data(), g.k.data(), g.alpha.data(),
       reinterpret_cast<const void* const*>(dptr), cuda_impl::cuda_dtype(ab), g.lda.data(),
