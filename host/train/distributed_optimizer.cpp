@@ -55,7 +55,7 @@ DistributedOptimizer::DistributedOptimizer(std::unique_ptr<Optimizer> inner,
       ps_(ps),
       gather_elements_(std::max<std::int64_t>(1, gather_elements)) {
   if (!inner_) throw Error("distributed optimizer: no optimizer to wrap");
-  unit_ = shard_unit(inner_->spec_name());
+  unit_ = inner_->shard_unit();
 }
 
 void DistributedOptimizer::add_parameters(const std::vector<Parameter*>& params) {

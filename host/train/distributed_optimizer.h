@@ -35,6 +35,7 @@ class DistributedOptimizer final : public Optimizer {
   DistributedOptimizer(std::unique_ptr<Optimizer> inner, const ParallelState& ps,
                        std::int64_t gather_elements);
   std::string spec_name() const override { return inner_->spec_name(); }
+  ShardUnit shard_unit() const override { return inner_->shard_unit(); }
   // Plans the pieces of params (once, before the first step) and gives this rank's to inner.
   void add_parameters(const std::vector<Parameter*>& params) override;
   // inner's step on this rank's pieces, then the all-gather of the values.

@@ -20,17 +20,18 @@ OptimizerSet::OptimizerSet(const Config& c, const Registry& reg,
   BuildArgs args;
   args.config = &c;
   for (auto& [g, list] : params_) {
-    const std::string spec = g == OptimizerGroup::matrix ? "optimizer." + c.optimizer.name
-                                                         : std::string("optimizer.adamw");
+    // [optimizer] name takes the matrices, [plugins] optimizer_aux the rest.
+    const std::string spec =
+        g == OptimizerGroup::matrix ? "optimizer." + c.optimizer.name : c.plugins.optimizer_aux;
     args.device = list.front()->value.device();
     std::unique_ptr<Optimizer> opt = reg.create<Optimizer>(spec, args);
+    const ShardUnit unit = opt->shard_unit();
     if (distributed_)
       opt = std::make_unique<DistributedOptimizer>(std::move(opt), *ps,
                                                    std::int64_t(c.parallel.ddp_bucket_size));
     for (const Parameter* p : list)
       if (p->sharding == Sharding::expert)
-        expert_units_[std::string(optimizer_group_name(g)) + "/" + p->name] =
-            shard_units(*p, shard_unit(spec));
+        expert_units_[std::string(optimizer_group_name(g)) + "/" + p->name] = shard_units(*p, unit);
     Group group{g, spec, std::move(opt), LrSchedule(c.train, group_lr(g, c)), list.size()};
     group.optimizer->add_parameters(list);
     groups_.push_back(std::move(group));
@@ -97,7 +98,7 @@ void OptimizerSet::load_group_state(Group& g, const std::map<std::string, Tensor
   if (exact) {
     for (const auto& [key, t] : like) got[key] = saved.at(key);
   } else {
-    const ShardUnit unit = shard_unit(g.spec);
+    const ShardUnit unit = g.optimizer->shard_unit();
     std::map<std::string, std::int64_t> units;  // of each parameter of the whole model
     for (const Parameter* p : params_.at(g.group))
       units[p->name] =

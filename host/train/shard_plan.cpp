@@ -23,22 +23,18 @@ void add_piece(std::vector<ShardPiece>& pieces, std::size_t i, std::int64_t b, s
 
 }  // namespace
 
-ShardUnit shard_unit(std::string_view optimizer_spec) {
-  return optimizer_spec == "optimizer.adamw" ? ShardUnit::elements : ShardUnit::matrices;
-}
-
 std::int64_t shard_units(const Parameter& p, ShardUnit u) {
   if (u == ShardUnit::elements) return p.value.numel();
-  if (p.value.ndim() == 2) return 1;
+  if (p.value.ndim() <= 2) return 1;
   if (p.value.ndim() == 3) return p.value.size(0);
   throw Error("distributed optimizer: " + p.name + " (" + p.value.str() +
-              ") is not a matrix or a stack of them");
+              ") is not a vector, a matrix or a stack of matrices");
 }
 
 std::int64_t unit_elements(const Parameter& p, ShardUnit u) {
   if (u == ShardUnit::elements) return 1;
   shard_units(p, u);  // checks the shape
-  return p.value.size(-2) * p.value.size(-1);
+  return p.value.ndim() <= 1 ? p.value.numel() : p.value.size(-2) * p.value.size(-1);
 }
 
 ShardPlan plan_elements(const std::vector<std::int64_t>& numels, int ranks) {
@@ -90,8 +86,11 @@ ShardPlan plan_shards(const std::vector<Parameter*>& params, ShardUnit u, int ra
   std::vector<std::int64_t> units, work;
   for (const Parameter* p : params) {
     units.push_back(shard_units(*p, u));
-    const std::int64_t m = u == ShardUnit::matrices ? p->value.size(-2) : 1;
-    const std::int64_t n = u == ShardUnit::matrices ? p->value.size(-1) : 1;
+    // A matrix's work is Polar Express's m n min(m, n); a vector's (kept whole) its length.
+    const bool matrix = u == ShardUnit::matrices && p->value.ndim() >= 2;
+    const std::int64_t m = matrix ? p->value.size(-2) : 1;
+    const std::int64_t n =
+        matrix ? p->value.size(-1) : (u == ShardUnit::matrices ? p->value.numel() : 1);
     work.push_back(m * n * std::min(m, n));
   }
   return u == ShardUnit::elements ? plan_elements(units, ranks) : plan_matrices(units, work, ranks);
@@ -128,7 +127,7 @@ Parameter shard_parameter(const Parameter& p, ShardUnit u, std::int64_t begin, s
   auto piece = [&](const Tensor& t) -> Tensor {
     if (!t.defined()) return t;
     if (u == ShardUnit::elements) return t.view({-1}).slice(begin, end);
-    return t.ndim() == 2 ? t : t.slice(begin, end);
+    return t.ndim() <= 2 ? t : t.slice(begin, end);  // a matrix or a vector is one unit
   };
   Parameter v;
   v.name = shard_name(p.name, begin, end);

@@ -17,18 +17,18 @@
 #include <string_view>
 #include <vector>
 
+#include "vpmoe/optimizer.h"
 #include "vpmoe/parameter.h"
 
 namespace vpmoe::host::train {
 
-enum class ShardUnit { elements, matrices };
+// The unit an optimizer is sharded by is its own (Optimizer::shard_unit).
+using vpmoe::ShardUnit;
 
-// The unit an optimizer plugin can be sharded by: element-wise AdamW by elements; anything
-// else (NorMuon, or an unknown matrix optimizer) only by whole matrices.
-ShardUnit shard_unit(std::string_view optimizer_spec);
-// p's length in units: its element count, or its matrices (E of a stack, else 1).
+// p's length in units: its element count, or its matrices (E of a stack, else 1: a matrix, or a
+// vector kept whole).
 std::int64_t shard_units(const Parameter& p, ShardUnit u);
-// Elements per unit: 1, or m n.
+// Elements per unit: 1, or m n (a vector's length).
 std::int64_t unit_elements(const Parameter& p, ShardUnit u);
 
 // One rank's piece of parameter `param` (an index into the list planned): units [begin, end).

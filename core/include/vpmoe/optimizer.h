@@ -37,6 +37,13 @@ struct OptimizerStep {
   float grad_scale = 1.f;
 };
 
+// How the distributed optimizer may split an optimizer's parameters over ranks.
+enum class ShardUnit {
+  elements,  // any range of elements (an element-wise update, e.g. AdamW)
+  matrices,  // whole matrices (e.g. NorMuon): an expert stack [E, m, n] splits into its E
+             // matrices; a vector stays whole
+};
+
 // Steps a list of parameters given their fp32 main grads; saves and restores its state.
 class Optimizer {
  public:
@@ -48,6 +55,8 @@ class Optimizer {
   // State tensors by a stable key (e.g. "<param>.momentum"), for checkpoints.
   virtual std::map<std::string, Tensor> state() const = 0;
   virtual void load_state(const std::map<std::string, Tensor>& state) = 0;
+  // Whole matrices unless the update is element-wise (safe for any optimizer).
+  virtual ShardUnit shard_unit() const { return ShardUnit::matrices; }
 };
 
 }  // namespace vpmoe

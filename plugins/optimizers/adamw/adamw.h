@@ -21,6 +21,7 @@ class AdamW final : public Optimizer {
  public:
   explicit AdamW(AdamWOptions o) : o_(o) {}
   std::string spec_name() const override { return "optimizer.adamw"; }
+  ShardUnit shard_unit() const override { return ShardUnit::elements; }
   void add_parameters(const std::vector<Parameter*>& params) override;
   void step(const OptimizerStep& s) override;
   // "<name>.exp_avg", "<name>.exp_avg_sq" (f32, the parameter's shape and device) and

@@ -69,7 +69,7 @@ struct Layout {
     BuildArgs a;
     a.config = &c;
     a.device = Device::cpu();
-    const ShardUnit u = shard_unit(spec);
+    const ShardUnit u = reg.create<Optimizer>(spec, a)->shard_unit();
     const ShardPlan plan = plan_shards(group.list(), u, std::max(ranks, 1));
     for (int rank = 0; rank < std::max(ranks, 1); ++rank) {
       opts.push_back(reg.create<Optimizer>(spec, a));
@@ -101,7 +101,7 @@ struct Layout {
     std::vector<ShardView> v;
     if (ranks == 0) {
       for (const Parameter& p : group.ps)
-        v.push_back(ShardView{p.name, p.name, 0, shard_units(p, shard_unit(spec))});
+        v.push_back(ShardView{p.name, p.name, 0, shard_units(p, unit_of(spec))});
       return v;
     }
     for (const Parameter& p : views[std::size_t(rank)]) {
@@ -111,9 +111,10 @@ struct Layout {
     }
     return v;
   }
+  ShardUnit unit_of(const std::string&) const { return opts.front()->shard_unit(); }
   std::map<std::string, std::int64_t> units() const {
     std::map<std::string, std::int64_t> u;
-    for (const Parameter& p : group.ps) u[p.name] = shard_units(p, shard_unit(spec));
+    for (const Parameter& p : group.ps) u[p.name] = shard_units(p, unit_of(spec));
     return u;
   }
   // Loads `from` (any layout's merged state) into every rank, re-sharded.
@@ -181,6 +182,16 @@ TEST_P(Reshard, ShardedStepsMatchOneOptimizerAndStateMovesBetweenLayouts) {
 INSTANTIATE_TEST_SUITE_P(Optimizers, Reshard,
                          ::testing::Values("optimizer.adamw", "optimizer.normuon"),
                          [](const auto& info) { return info.param.substr(10); });
+
+TEST(OptimizerShardUnit, AdamWShardsByElementsNorMuonByMatrices) {
+  const Config c = tiny_config();
+  const Registry reg = in_tree_plugins();
+  BuildArgs a;
+  a.config = &c;
+  a.device = Device::cpu();
+  EXPECT_EQ(reg.create<Optimizer>("optimizer.adamw", a)->shard_unit(), ShardUnit::elements);
+  EXPECT_EQ(reg.create<Optimizer>("optimizer.normuon", a)->shard_unit(), ShardUnit::matrices);
+}
 
 TEST(ReshardState, MissingPiecesAndStrangeKeysAreNamed) {
   Layout two("optimizer.adamw", 2), one("optimizer.adamw", 1);

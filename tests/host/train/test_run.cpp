@@ -54,7 +54,8 @@ TEST_F(RunTest, ResumeReproducesTheLossCurveBitForBit) {
 TEST_F(RunTest, CheckpointHoldsStateConfigAndExpertBias) {
   const RunResult r = train_run(config("one", 3), reg_);
   const fs::path ck = r.checkpoint;
-  for (const char* f : {"model.safetensors", "optimizer_rank00000.safetensors", "state.json", "run.toml"})
+  for (const char* f :
+       {"model.safetensors", "optimizer_rank00000.safetensors", "state.json", "run.toml"})
     EXPECT_TRUE(fs::exists(ck / f)) << f;
   EXPECT_FALSE(fs::exists(ck.string() + ".tmp"));
   const auto state = nlohmann::json::parse(bytes(ck / "state.json"));

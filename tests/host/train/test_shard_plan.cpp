@@ -102,8 +102,6 @@ TEST(ShardPlan, ModelShapedGroupsSplitByUnit) {
   ps.push_back(Parameter::make("router", {6, 16}, ParamRole::router, Device::cpu()));
   std::vector<Parameter*> list;
   for (Parameter& p : ps) list.push_back(&p);
-  EXPECT_EQ(shard_unit("optimizer.adamw"), ShardUnit::elements);
-  EXPECT_EQ(shard_unit("optimizer.normuon"), ShardUnit::matrices);
   for (int ranks : {1, 2, 3, 5}) {
     check_cover(plan_shards(list, ShardUnit::matrices, ranks), {1, 6, 1}, ranks);
     check_cover(plan_shards(list, ShardUnit::elements, ranks), {128, 384, 96}, ranks);
@@ -114,6 +112,22 @@ TEST(ShardPlan, ModelShapedGroupsSplitByUnit) {
   ASSERT_EQ(two[0].size(), 2u);
   EXPECT_EQ(two[0][1].param, 1u);
   EXPECT_EQ(two[0][1].end, 2);
+}
+
+// An optimizer that takes whole matrices also gets vectors (an aux optimizer plugin by default):
+// each stays whole, its work its length.
+TEST(ShardPlan, VectorsStayWholeUnderMatrices) {
+  std::vector<Parameter> ps;
+  ps.push_back(Parameter::make("norm", {24}, ParamRole::norm, Device::cpu()));
+  ps.push_back(Parameter::make("w", {4, 6}, ParamRole::matrix, Device::cpu()));
+  ps.push_back(Parameter::make("bias", {10}, ParamRole::bias, Device::cpu()));
+  std::vector<Parameter*> list;
+  for (Parameter& p : ps) list.push_back(&p);
+  EXPECT_EQ(shard_units(ps[0], ShardUnit::matrices), 1);
+  EXPECT_EQ(unit_elements(ps[0], ShardUnit::matrices), 24);
+  EXPECT_EQ(unit_elements(ps[1], ShardUnit::matrices), 24);
+  for (int ranks : {1, 2, 3, 4})
+    check_cover(plan_shards(list, ShardUnit::matrices, ranks), {1, 1, 1}, ranks);
 }
 
 TEST(ShardPlan, NamesRoundTripAndViewsShareStorage) {
