@@ -13,6 +13,10 @@ find_package(ICU REQUIRED COMPONENTS uc)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 # vpmoe-host plot writes its PNG with libpng.
 find_package(PNG REQUIRED)
+# TensorBoard event files ([log] tensorboard): Debian's protobuf. Optional, so a machine
+# without it still builds; the key then says the build has none.
+find_package(Protobuf)
+set(VPMOE_HAS_PROTOBUF ${Protobuf_FOUND})
 # Multi-process CPU runs (and their tests under mpirun): optional, so a GPU machine without
 # MPI still builds; vpmoe::mpi_world_comm() then says the build has none.
 find_package(MPI COMPONENTS CXX)

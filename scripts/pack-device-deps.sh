@@ -11,7 +11,7 @@ paths=(
   usr/include/gtest usr/include/gmock usr/include/nlohmann
   usr/include/$arch/openblas-pthread usr/include/unicode usr/include/openssl usr/include/pcre2.h
   usr/include/$arch/openssl usr/include/png.h usr/include/pngconf.h usr/include/pnglibconf.h
-  usr/include/libpng16 usr/include/zlib.h usr/include/zconf.h
+  usr/include/libpng16 usr/include/zlib.h usr/include/zconf.h usr/include/google usr/bin/protoc
   usr/share/cmake/nlohmann_json
   $lib/cmake/Boost-1.74.0 $lib/cmake/BoostDetectToolset-1.74.0.cmake
   $lib/cmake/boost_headers-1.74.0 $lib/cmake/boost_filesystem-1.74.0
@@ -23,7 +23,7 @@ paths=(
 for pat in 'libboost_filesystem.so*' 'libboost_program_options.so*' 'libboost_system.so*' \
   'libtomlplusplus.so*' 'libspdlog.so*' 'libfmt.so*' 'libgtest*.a' 'libgmock*.a' \
   'libgfortran.so.5*' 'libquadmath.so.0*' 'libicuuc.so*' 'libicudata.so*' 'libcrypto.so*' \
-  'libssl.so*' 'libpcre2-8.so*' 'libpng*.so*' 'libz.so*'; do
+  'libssl.so*' 'libpcre2-8.so*' 'libpng*.so*' 'libz.so*' 'libprotobuf.so*' 'libprotoc.so*'; do
   for f in /$lib/$pat; do [ -e "$f" ] && paths+=("${f#/}"); done
 done
 for p in "${paths[@]}"; do

@@ -9,7 +9,8 @@ packages=(build-essential cmake ninja-build ccache ca-certificates
           libboost-dev libboost-program-options-dev libboost-filesystem-dev
           libtomlplusplus-dev libspdlog-dev libgtest-dev libopenblas-dev
           libopenmpi-dev openmpi-bin nlohmann-json3-dev
-          libicu-dev libssl-dev libpcre2-dev libpng-dev clang libclang-rt-14-dev)
+          libicu-dev libssl-dev libpcre2-dev libpng-dev clang libclang-rt-14-dev
+          libprotobuf-dev protobuf-compiler)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "vpmoe/error.h"
+#if VPMOE_HAS_TENSORBOARD
+#include "tensorboard/event_writer.h"
+#endif
 #include "vpmoe/log.h"
 
 namespace vpmoe::host::train {
@@ -50,6 +53,18 @@ MetricsLog::~MetricsLog() {
   clear_bar();
 }
 
+void MetricsLog::enable_tensorboard(const std::string& dir) {
+#if VPMOE_HAS_TENSORBOARD
+  tb_ = std::make_unique<tensorboard::EventWriter>(dir);
+  log::info("TensorBoard events in " + tb_->path());
+#else
+  throw Error(
+      "[log] tensorboard = true, but this vpmoe-host was built without protobuf "
+      "(install libprotobuf-dev and protobuf-compiler and rebuild); " +
+      dir + " is not written");
+#endif
+}
+
 // "12.3 MB", "4.5 kB", "12 B".
 std::string bytes_str(std::int64_t b) {
   if (b >= 1000000) return fmt("%.1f", double(b) / 1e6) + " MB";
@@ -88,6 +103,23 @@ void MetricsLog::step(const StepRecord& r) {
     jsonl_ << j.dump() << "\n";
     jsonl_.flush();
   }
+#if VPMOE_HAS_TENSORBOARD
+  if (tb_) {
+    std::vector<std::pair<std::string, double>> v = {
+        {"train/loss", m.loss},
+        {"train/aux_loss", m.aux_loss},
+        {"train/lr", m.lr},
+        {"train/grad_norm", m.grad_norm},
+        {"perf/tokens_per_s", tokens_per_s_},
+        {"perf/tflops_per_gpu", r.tflops},
+        {"perf/step_s", r.step_s},
+        {"train/skipped_total", double(r.skipped_total)},
+        {"moe/load_cv", m.load.cv}};
+    if (r.mfu) v.push_back({"perf/mfu", *r.mfu});
+    if (r.gpus > 1) v.push_back({"perf/comm_wait_share", r.parallel.comm_wait_share});
+    tb_->scalars(r.step, v);
+  }
+#endif
   if (r.step % interval_ == 0 || r.step == total_) {
     std::string line = "step " + std::to_string(r.step) + "/" + std::to_string(total_) +
                        " | loss " + fmt("%.4f", m.loss) + " | lr " + fmt("%.3e", m.lr) +
@@ -117,6 +149,9 @@ void MetricsLog::validation(std::int64_t step, double loss) {
     jsonl_ << nlohmann::json({{"step", step}, {"valid_loss", num(loss)}}).dump() << "\n";
     jsonl_.flush();
   }
+#if VPMOE_HAS_TENSORBOARD
+  if (tb_) tb_->scalars(step, {{"validation/loss", loss}});
+#endif
   info("validation at step " + std::to_string(step) + " | loss " + fmt("%.4f", loss));
 }
 

@@ -3,11 +3,16 @@
 // a console line every [log] interval steps, and on a terminal a progress bar under it.
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "train/parallel_metrics.h"
 #include "train/trainer.h"
+
+namespace vpmoe::host::tensorboard {
+class EventWriter;
+}
 
 namespace vpmoe::host::train {
 
@@ -34,6 +39,9 @@ class MetricsLog {
   void validation(std::int64_t step, double loss);
   // A console line that must not be drawn over by the bar.
   void info(const std::string& line);
+  // Also writes the scalars as TensorBoard event files in dir; throws when this build has no
+  // protobuf (VPMOE_HAS_TENSORBOARD) or dir cannot be written.
+  void enable_tensorboard(const std::string& dir);
   const std::string& path() const { return path_; }
 
  private:
@@ -41,6 +49,7 @@ class MetricsLog {
   void clear_bar();
   std::string path_;
   std::ofstream jsonl_;
+  std::unique_ptr<tensorboard::EventWriter> tb_;
   bool progress_, console_;
   int interval_;
   std::int64_t total_;

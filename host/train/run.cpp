@@ -109,6 +109,8 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
 
   MetricsLog metrics(c.run.dir, c.log.json && dp->rank() == 0, c.log.progress, c.log.interval,
                      c.train.train_iters, !result.resumed_from.empty(), dp->rank() == 0);
+  if (c.log.tensorboard && ps->layout.rank == 0)
+    metrics.enable_tensorboard((std::filesystem::path(c.run.dir) / "tensorboard").string());
   const double flops_per_token = 3.0 * model->flops_per_token(T);
   const double peak = peak_tflops(c, device);
   auto evaluate = [&] {

@@ -180,6 +180,7 @@ struct LogConfig {
   std::string level = "info";  // trace | debug | info | warn | error
   bool progress = true;
   bool json = true;  // metrics.jsonl in run.dir
+  bool tensorboard = false;  // TensorBoard event files in run.dir/tensorboard
   // Dense bf16 peak per device for MFU; 0 = known by the device's name (H100/H200 989.4), none
   // on the CPU.
   double peak_tflops = 0;

@@ -288,6 +288,7 @@ std::vector<Section> build() {
                   .choice("level", &LogConfig::level, {"trace", "debug", "info", "warn", "error"})
                   .boolean("progress", &LogConfig::progress)
                   .boolean("json", &LogConfig::json)
+                  .boolean("tensorboard", &LogConfig::tensorboard)
                   .number("peak_tflops", &LogConfig::peak_tflops, Range::at_least(0))
                   .done());
   return s;
