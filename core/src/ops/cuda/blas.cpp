@@ -1,5 +1,6 @@
 // cuBLAS / cuBLASLt handles, per-stream workspaces and the cached cuBLASLt matmul.
 #include "ops/cuda/blas.h"
+#include "ops/cuda/cublas_lazy.h"
 
 #include "device/host_profile.h"
 
@@ -15,7 +16,7 @@ namespace vpmoe::cuda_impl {
 
 void throw_cublas(int status, const char* what, const char* file, int line) {
   throw Error(std::string("cuBLAS error ") +
-              cublasGetStatusString(static_cast<cublasStatus_t>(status)) + " (" +
+              lazy::cublasGetStatusString(static_cast<cublasStatus_t>(status)) + " (" +
               std::to_string(status) + ") in " + what + " at " + file + ":" + std::to_string(line));
 }
 
@@ -35,7 +36,7 @@ cublasLtHandle_t lt_handle(int device) {
   if (it != g_lt.end()) return it->second;
   DeviceGuard g(device);
   cublasLtHandle_t h;
-  VPMOE_CUBLAS_CHECK(cublasLtCreate(&h));
+  VPMOE_CUBLAS_CHECK(lazy::cublasLtCreate(&h));
   g_lt[device] = h;
   return h;
 }
@@ -58,12 +59,12 @@ cublasHandle_t blas_handle(int device, cudaStream_t s) {
   cublasHandle_t& h = handles[device];
   if (!h) {
     DeviceGuard g(device);
-    VPMOE_CUBLAS_CHECK(cublasCreate(&h));
-    VPMOE_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));  // no TF32
+    VPMOE_CUBLAS_CHECK(lazy::cublasCreate(&h));
+    VPMOE_CUBLAS_CHECK(lazy::cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));  // no TF32
   }
   Workspace w = workspace(device, s);
-  VPMOE_CUBLAS_CHECK(cublasSetStream(h, s));  // resets the workspace: set it after
-  VPMOE_CUBLAS_CHECK(cublasSetWorkspace(h, w.ptr, w.bytes));
+  VPMOE_CUBLAS_CHECK(lazy::cublasSetStream(h, s));  // resets the workspace: set it after
+  VPMOE_CUBLAS_CHECK(lazy::cublasSetWorkspace(h, w.ptr, w.bytes));
   return h;
 }
 
@@ -101,10 +102,10 @@ struct Plan {
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
   ~Plan() {
-    if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (lb) cublasLtMatrixLayoutDestroy(lb);
-    if (la) cublasLtMatrixLayoutDestroy(la);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (lc) lazy::cublasLtMatrixLayoutDestroy(lc);
+    if (lb) lazy::cublasLtMatrixLayoutDestroy(lb);
+    if (la) lazy::cublasLtMatrixLayoutDestroy(la);
+    if (op) lazy::cublasLtMatmulDescDestroy(op);
   }
 };
 
@@ -125,12 +126,12 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t t, std::int64_t rows, std::int
                                    std::int64_t ld, std::int64_t batch, std::int64_t stride) {
   cublasLtMatrixLayout_t l;
   VPMOE_CUBLAS_CHECK(
-      cublasLtMatrixLayoutCreate(&l, t, std::uint64_t(rows), std::uint64_t(cols), ld));
+      lazy::cublasLtMatrixLayoutCreate(&l, t, std::uint64_t(rows), std::uint64_t(cols), ld));
   if (batch > 1) {
     std::int32_t b = std::int32_t(batch);
-    VPMOE_CUBLAS_CHECK(
-        cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &b, sizeof b));
-    VPMOE_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(
+    VPMOE_CUBLAS_CHECK(lazy::cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                              &b, sizeof b));
+    VPMOE_CUBLAS_CHECK(lazy::cublasLtMatrixLayoutSetAttribute(
         l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
   }
   return l;
@@ -139,35 +140,35 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t t, std::int64_t rows, std::int
 std::unique_ptr<Plan> make_plan(int device, const LtProblem& p, std::int64_t al_a,
                                 std::int64_t al_b, std::int64_t al_c) {
   auto plan = std::make_unique<Plan>();
-  VPMOE_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  VPMOE_CUBLAS_CHECK(lazy::cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   cublasOperation_t ta = p.ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   VPMOE_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+      lazy::cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   VPMOE_CUBLAS_CHECK(
-      cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+      lazy::cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   plan->la = make_layout(p.ab, p.ta ? p.k : p.m, p.ta ? p.m : p.k, p.lda, p.batch, p.stride_a);
   plan->lb = make_layout(p.ab, p.tb ? p.n : p.k, p.tb ? p.k : p.n, p.ldb, p.batch, p.stride_b);
   plan->lc = make_layout(p.c, p.m, p.n, p.ldc, p.batch, p.stride_c);
 
   cublasLtMatmulPreference_t pref;
-  VPMOE_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  VPMOE_CUBLAS_CHECK(lazy::cublasLtMatmulPreferenceCreate(&pref));
   std::uint64_t ws = kWorkspaceBytes;
   std::uint32_t a32 = std::uint32_t(al_a), b32 = std::uint32_t(al_b), c32 = std::uint32_t(al_c);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                       sizeof ws);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a32,
-                                       sizeof a32);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &b32,
-                                       sizeof b32);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &c32,
-                                       sizeof c32);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &c32,
-                                       sizeof c32);
+  lazy::cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                             sizeof ws);
+  lazy::cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &a32,
+                                             sizeof a32);
+  lazy::cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &b32,
+                                             sizeof b32);
+  lazy::cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &c32,
+                                             sizeof c32);
+  lazy::cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &c32,
+                                             sizeof c32);
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
+  cublasStatus_t st = lazy::cublasLtMatmulAlgoGetHeuristic(
       lt_handle(device), plan->op, plan->la, plan->lb, plan->lc, plan->lc, pref, 1, &res, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
+  lazy::cublasLtMatmulPreferenceDestroy(pref);
   if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
     plan->algo = res.algo;
     plan->ok = true;
@@ -212,9 +213,9 @@ bool lt_matmul(int device, cudaStream_t s, const LtProblem& p, const void* A, co
   if (!plan->ok) return false;
   Workspace w = workspace(device, s);
   VPMOE_HOST_SCOPE("cublasLtMatmul call");
-  VPMOE_CUBLAS_CHECK(cublasLtMatmul(lt_handle(device), plan->op, &alpha, A, plan->la, B, plan->lb,
-                                    &beta, C, plan->lc, C, plan->lc, &plan->algo, w.ptr, w.bytes,
-                                    s));
+  VPMOE_CUBLAS_CHECK(lazy::cublasLtMatmul(lt_handle(device), plan->op, &alpha, A, plan->la, B,
+                                          plan->lb, &beta, C, plan->lc, C, plan->lc, &plan->algo,
+                                          w.ptr, w.bytes, s));
   return true;
 }
 

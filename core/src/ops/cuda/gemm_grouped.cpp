@@ -9,6 +9,7 @@
 
 #include "device/host_profile.h"
 #include "ops/cuda/blas.h"
+#include "ops/cuda/cublas_lazy.h"
 #include "ops/cuda/cuda_ops.h"
 #include "ops/cuda/gemm_internal.h"
 #include "ops/cuda/gemm_wgrad_kernel.h"
@@ -101,7 +102,7 @@ bool run_grouped(const Tensor& like, DType ab, DType cdt, const GroupedCall& g,
   device_copy(dptr, dev, host.data(), Device::cpu(), sizeof(void*) * 3 * n);
   cublasHandle_t h = cuda_impl::blas_handle(dev.index, s);
   VPMOE_HOST_SCOPE("cublasGemmGroupedBatchedEx call");
-  cublasStatus_t st = cublasGemmGroupedBatchedEx(
+  cublasStatus_t st = cuda_impl::lazy::cublasGemmGroupedBatchedEx(
       h, g.ta.data(), g.tb.data(), g.m.data(), g.n.data(), g.k.data(), g.alpha.data(),
       reinterpret_cast<const void* const*>(dptr), cuda_impl::cuda_dtype(ab), g.lda.data(),
       reinterpret_cast<const void* const*>(dptr + n), cuda_impl::cuda_dtype(ab), g.ldb.data(),
