@@ -52,8 +52,12 @@ int inspect(const std::string& dir) {
   o << "checkpoint: " << dir << "\n"
     << "step: " << count_of(j, "iteration") << " (updates " << count_of(j, "updates")
     << ", skipped " << count_of(j, "skipped_total") << " in all, "
-    << count_of(j, "skipped_in_a_row") << " in a row)\n"
-    << "consumed samples: " << count_of(j, "consumed_samples") << " (data position "
+    << count_of(j, "skipped_in_a_row") << " in a row)\n";
+  if (j.contains("rerun_transient"))
+    o << "re-runs: " << count_of(j, "rerun_transient") << " transient fault(s); skipped as "
+      << "reproduced: " << count_of(j, "skipped_nonfinite") << " non-finite, "
+      << count_of(j, "skipped_spiky") << " spiky\n";
+  o << "consumed samples: " << count_of(j, "consumed_samples") << " (data position "
     << count_of(j, "data_position") << ", " << count_of(j, "micro_batches")
     << " micro-batch(es) a step, global batch " << count_of(j, "global_batch_size")
     << ", sequence length " << count_of(j, "seq_length") << ", seed " << count_of(j, "seed")

@@ -49,11 +49,20 @@ std::vector<std::int64_t> BlendedDataset::counts() const {
   return counts_;
 }
 
-void BlendedDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {
+int BlendedDataset::dataset_of(std::int64_t i) const {
   if (i < 0 || i >= samples())
     throw Error("blend: sample " + std::to_string(i) + " out of range [0, " +
                 std::to_string(samples()) + ")");
-  datasets_[std::size_t(which_[std::size_t(i)])]->window(local_[std::size_t(i)], tokens, mask);
+  return which_[std::size_t(i)];
+}
+
+void BlendedDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {
+  datasets_[std::size_t(dataset_of(i))]->window(local_[std::size_t(i)], tokens, mask);
+}
+
+std::string BlendedDataset::describe(std::int64_t i) const {
+  return "blend sample " + std::to_string(i) + ": " +
+         datasets_[std::size_t(dataset_of(i))]->describe(local_[std::size_t(i)]);
 }
 
 }  // namespace vpmoe::host::data

@@ -20,6 +20,10 @@ class BlendedDataset {
   std::int64_t samples() const { return std::int64_t(which_.size()); }
   bool has_loss_mask() const;
   void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const;
+  // The dataset global sample i comes from (an index of datasets()).
+  int dataset_of(std::int64_t i) const;
+  // "blend sample i: " + its dataset's GptDataset::describe.
+  std::string describe(std::int64_t i) const;
   const std::vector<std::unique_ptr<GptDataset>>& datasets() const { return datasets_; }
   // Samples the blend takes from each dataset.
   std::vector<std::int64_t> counts() const;

@@ -89,6 +89,30 @@ GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int
 
 GptDataset::~GptDataset() = default;
 
+void GptDataset::check_unchanged() const {
+  tokens_->check_unchanged();
+  if (mask_) mask_->check_unchanged();
+}
+
+std::string GptDataset::describe(std::int64_t i) const {
+  if (i < 0 || i >= samples())
+    throw Error("dataset " + prefix_ + ": sample " + std::to_string(i) + " out of range [0, " +
+                std::to_string(samples()) + ")");
+  const std::int64_t at = shuffle_[std::size_t(i)] * seq_len_;
+  std::size_t j = std::size_t(std::upper_bound(doc_start_.begin(), doc_start_.end(), at) -
+                              doc_start_.begin() - 1);
+  std::string out = prefix_ + " sample " + std::to_string(i) + " (stream tokens [" +
+                    std::to_string(at) + ", " + std::to_string(at + seq_len_ + 1) + "), documents ";
+  std::vector<std::int32_t> docs;  // the non-empty documents under the window
+  for (; j + 1 < doc_start_.size() && doc_start_[j] <= at + seq_len_; ++j)
+    if (doc_start_[j + 1] > doc_start_[j]) docs.push_back(doc_order_[j]);
+  constexpr std::size_t kListed = 8;  // short documents: a window may span hundreds
+  for (std::size_t n = 0; n < docs.size() && n < kListed; ++n)
+    out += (n ? ", " : "") + std::to_string(docs[n]);
+  if (docs.size() > kListed) out += " and " + std::to_string(docs.size() - kListed) + " more";
+  return out + ")";
+}
+
 void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {
   if (i < 0 || i >= samples())
     throw Error("dataset " + prefix_ + ": sample " + std::to_string(i) + " out of range [0, " +

@@ -49,6 +49,12 @@ class GptDataset {
   // The seq_len + 1 tokens of the i-th sample (in shuffled order) and their loss mask (all
   // ones without a sidecar); mask may be null.
   void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const;
+  // "PREFIX sample i (stream tokens [a, b), documents d, ...)": where a window's tokens come
+  // from, for a report about a bad batch.
+  std::string describe(std::int64_t i) const;
+  // Throws naming the file when a .bin/.idx has changed since it was opened
+  // (IndexedDatasetReader::check_unchanged).
+  void check_unchanged() const;
 
  private:
   std::string prefix_;

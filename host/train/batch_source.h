@@ -5,6 +5,7 @@
 // have been, so a resumed run reads what an uninterrupted one reads.
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "data/blended_dataset.h"
 #include "vpmoe/config.h"
@@ -24,6 +25,11 @@ class BatchSource {
   virtual Batch next() = 0;  // the next micro-batch
   virtual std::uint64_t position() const = 0;
   virtual void seek(std::uint64_t position) = 0;
+  // Where the micro-batch at `position` comes from (its samples, for a report about a batch
+  // that made the step non-finite).
+  virtual std::string describe(std::uint64_t position) const {
+    return "micro-batch " + std::to_string(position);
+  }
 };
 
 // Token t of sequence s of micro-batch i: a function of (seed, i, s, t) only; targets are the
@@ -35,6 +41,7 @@ class MockSource final : public BatchSource {
   Batch next() override;
   std::uint64_t position() const override { return index_; }
   void seek(std::uint64_t position) override { index_ = position; }
+  std::string describe(std::uint64_t position) const override;
 
  private:
   std::int64_t vocab_, batch_, seq_len_;
@@ -45,7 +52,9 @@ class MockSource final : public BatchSource {
 // Micro-batches of a blend for one data-parallel rank: a step takes the next global batch of
 // micro_batch x micro_batches x ranks samples, and this rank its contiguous slice of it, so the
 // samples of a step do not depend on how many ranks share it. Targets are each window shifted
-// by one; the mask is the sidecar's, shifted with the targets (undefined for plain text).
+// by one; the mask is the sidecar's, shifted with the targets (undefined for plain text). A
+// dataset file that changes under the run stops it with an error naming the file
+// (GptDataset::check_unchanged), before its tokens reach a batch.
 class IndexedSource final : public BatchSource {
  public:
   IndexedSource(std::shared_ptr<const data::BlendedDataset> blend, std::int64_t micro_batch,
@@ -53,10 +62,14 @@ class IndexedSource final : public BatchSource {
   Batch next() override;
   std::uint64_t position() const override { return index_; }
   void seek(std::uint64_t position) override { index_ = position; }
+  // "micro-batch P: blend sample i: PREFIX sample j (...); ..." for each of its samples.
+  std::string describe(std::uint64_t position) const override;
   // Global batches available.
   std::int64_t steps() const;
 
  private:
+  std::int64_t first_sample(std::uint64_t position) const;  // of the micro-batch at position
+  void check_unchanged(std::int64_t first) const;           // the datasets of its samples
   std::shared_ptr<const data::BlendedDataset> blend_;
   std::int64_t micro_batch_;
   int micro_batches_, rank_, ranks_;

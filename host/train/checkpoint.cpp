@@ -211,6 +211,10 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   j["updates"] = c.updates;
   j["skipped_total"] = c.skipped_total;
   j["skipped_in_a_row"] = c.skipped_in_a_row;
+  j["rerun_transient"] = c.rerun_transient;
+  j["skipped_nonfinite"] = c.skipped_nonfinite;
+  j["skipped_spiky"] = c.skipped_spiky;
+  j["spike_reference"] = {{"steps", c.spike_seen}, {"max_loss", c.spike_reference}};
   j["data_position"] = p.data ? p.data->position() : 0;
   j["micro_batches"] = p.micro_batches;
   j["consumed_samples"] = c.iteration * p.global_batch;
@@ -355,6 +359,13 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   c.updates = j.at("updates").get<std::int64_t>();
   c.skipped_total = j.at("skipped_total").get<std::int64_t>();
   c.skipped_in_a_row = j.at("skipped_in_a_row").get<int>();
+  // Checkpoints from before the re-run have none of these: zero, and a fresh spike reference.
+  c.rerun_transient = j.value("rerun_transient", std::int64_t(0));
+  c.skipped_nonfinite = j.value("skipped_nonfinite", std::int64_t(0));
+  c.skipped_spiky = j.value("skipped_spiky", std::int64_t(0));
+  const nlohmann::json spike = j.value("spike_reference", nlohmann::json::object());
+  c.spike_seen = spike.value("steps", std::int64_t(0));
+  c.spike_reference = spike.value("max_loss", 0.0);
   p.trainer->set_counters(c);
   // Positions count micro-batches: a layout with another count per step continues at the same
   // step of the global sample order.

@@ -6,7 +6,8 @@
 //                          the whole model's coordinates), each piece written once: by rank 0,
 //                          by an ep rank's first replica (its experts), or with the distributed
 //                          optimizer by the rank that owns it
-//   state.json             iteration, updates, skipped steps, data position, consumed samples,
+//   state.json             iteration, updates, skipped steps, the re-run's counters and spike
+//                          reference (train/rerun.h), data position, consumed samples,
 //                          seed, the model's parameter shapes, tokenizer identity, build version,
 //                          and "files": every other file's sha256 and size
 //                          (train/checkpoint_integrity.h), checked before a load uses any

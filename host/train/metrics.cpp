@@ -96,10 +96,17 @@ void MetricsLog::step(const StepRecord& r) {
                         {"all_to_all_bytes", r.parallel.all_to_all_bytes},
                         {"skipped", m.skipped},
                         {"skipped_total", r.skipped_total},
+                        {"rerun_transient", r.rerun_transient},
+                        {"skipped_nonfinite", r.skipped_nonfinite},
+                        {"skipped_spiky", r.skipped_spiky},
                         {"moe_load_cv", m.load.cv},
                         {"moe_load_min", m.load.min},
                         {"moe_load_max", m.load.max}};
     if (r.mfu) j["mfu"] = *r.mfu;
+    if (m.rerun != Rerun::none) {  // the step was re-run: why, and how it ended
+      j["rerun"] = m.rerun == Rerun::transient ? "transient" : "skipped";
+      j["anomaly"] = anomaly_key(m.anomaly);
+    }
     jsonl_ << j.dump() << "\n";
     jsonl_.flush();
   }
@@ -139,6 +146,10 @@ void MetricsLog::step(const StepRecord& r) {
       line += " | moe cv " + fmt("%.3f", m.load.cv) + " (max/min " + std::to_string(m.load.max) +
               "/" + std::to_string(m.load.min) + ")";
     line += " | skipped " + std::to_string(r.skipped_total);
+    if (r.skipped_nonfinite > 0)
+      line += " (non-finite " + std::to_string(r.skipped_nonfinite) + ")";
+    if (r.skipped_spiky > 0) line += " (spiky " + std::to_string(r.skipped_spiky) + ")";
+    if (r.rerun_transient > 0) line += " | transient faults " + std::to_string(r.rerun_transient);
     info(line);
   }
   bar(r.step);

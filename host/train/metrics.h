@@ -25,6 +25,8 @@ struct StepRecord {
   ParallelStepStats parallel;
   std::optional<double> mfu;
   std::int64_t skipped_total = 0;
+  // The re-run's counters so far (train/rerun.h).
+  std::int64_t rerun_transient = 0, skipped_nonfinite = 0, skipped_spiky = 0;
 };
 
 class MetricsLog {

@@ -85,6 +85,7 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
   auto model = build_model(c, reg, ModelTarget{device, bf16, c.run.seed, ps});
   OptimizerSet opt(c, reg, model->parameters(), ps.get());
   Trainer trainer(c, *model, opt, *ps);
+  if (o.fault_hook) trainer.set_fault_hook(o.fault_hook);
 
   std::unique_ptr<BatchSource> train =
       make_train_source(c, c.train.train_iters, k, dp->rank(), dp->size(), device);
@@ -153,9 +154,13 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     r.tflops = pace > 0 ? flops_per_token * double(m.tokens) / pace / 1e12 / r.gpus : 0;
     if (peak > 0) r.mfu = r.tflops / peak;
     r.skipped_total = trainer.skipped_total();
+    r.rerun_transient = trainer.rerun_transient();
+    r.skipped_nonfinite = trainer.skipped_nonfinite();
+    r.skipped_spiky = trainer.skipped_spiky();
     metrics.step(r);
     result.losses.push_back(m.loss);
     const std::int64_t it = trainer.iteration();
+    if (o.after_step) o.after_step(it);
     if (c.data.eval_interval > 0 && it % c.data.eval_interval == 0) evaluate();
     if (c.checkpoint.save_interval > 0 && it % c.checkpoint.save_interval == 0 &&
         it != c.train.train_iters)

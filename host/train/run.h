@@ -5,10 +5,12 @@
 // every [checkpoint] save_interval steps and at the end (also when the run stops on
 // non-finite steps).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "train/rerun.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/config.h"
 #include "vpmoe/registry.h"
@@ -20,6 +22,10 @@ struct RunOptions {
   // The data-parallel group; null = MPI_COMM_WORLD under a multi-process launch, else one
   // process.
   std::shared_ptr<Comm> comm;
+  // Tests only: faults injected into the steps (Trainer::set_fault_hook), and a call after
+  // each step (its metrics written) with the steps done.
+  FaultHook fault_hook;
+  std::function<void(std::int64_t steps)> after_step;
 };
 
 struct RunResult {

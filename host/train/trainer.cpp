@@ -1,12 +1,14 @@
 #include "train/trainer.h"
 
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <set>
 
 #include "train/grad_clip.h"
 #include "vpmoe/config.h"
 #include "vpmoe/error.h"
+#include "vpmoe/log.h"
 #include "vpmoe/ops.h"
 
 namespace vpmoe::host::train {
@@ -53,7 +55,9 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
   StepMetrics m;
   m.iteration = iteration_;
   const float scale = 1.f / float(k);
+  positions_.clear();
   for (int i = 0; i < k; ++i) {
+    positions_.push_back(data.position());
     const Batch b = data.next();
     Context ctx{b.ids.device(), b.batch, b.seq_len, true, double(scale)};
     ops::CrossEntropyStats st;
@@ -71,6 +75,11 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
     m.tokens += b.batch * b.seq_len;
   }
   grad_sync_.finish();
+  if (fault_hook_) {
+    FaultPoint f{iteration_, attempt_number_, positions_, m.loss, params_};
+    fault_hook_(f);
+  }
+  local_loss_ = m.loss;
   if (runs_collectives(dp_)) average_metrics(m);
   return m;
 }
@@ -92,12 +101,21 @@ std::int64_t Trainer::all_to_all_bytes() const {
 }
 
 TrainerCounters Trainer::counters() const {
-  return {iteration_, updates_, skipped_total_, skipped_in_a_row_};
+  TrainerCounters c;
+  c.iteration = iteration_, c.updates = updates_, c.skipped_total = skipped_total_;
+  c.skipped_in_a_row = skipped_in_a_row_;
+  c.rerun_transient = rerun_transient_, c.skipped_nonfinite = skipped_nonfinite_;
+  c.skipped_spiky = skipped_spiky_;
+  c.spike_seen = spike_.seen(), c.spike_reference = spike_.reference();
+  return c;
 }
 
 void Trainer::set_counters(const TrainerCounters& c) {
   iteration_ = c.iteration, updates_ = c.updates, skipped_total_ = c.skipped_total;
   skipped_in_a_row_ = c.skipped_in_a_row;
+  rerun_transient_ = c.rerun_transient, skipped_nonfinite_ = c.skipped_nonfinite;
+  skipped_spiky_ = c.skipped_spiky;
+  spike_.restore(c.spike_seen, c.spike_reference);
 }
 
 double Trainer::evaluate(BatchSource& data, int k) {
@@ -113,33 +131,119 @@ double Trainer::evaluate(BatchSource& data, int k) {
   return sums[1] > 0 ? sums[0] / sums[1] : 0.0;
 }
 
-StepMetrics Trainer::step(BatchSource& data, int k) {
-  StepMetrics m = accumulate(data, k);
+struct Trainer::Attempt {
+  StepMetrics m;
+  ClipResult clip;
+  Anomaly mine = Anomaly::none;    // this rank's result
+  Anomaly agreed = Anomaly::none;  // the world's: what every rank acts on
+  std::vector<std::uint64_t> positions;
+  double local_loss = 0;
+};
+
+// One forward/backward of the step's micro-batches, the clip's norm and the checks.
+Trainer::Attempt Trainer::attempt(BatchSource& data, int k, int number) {
+  Attempt a;
+  attempt_number_ = number;
+  a.m = accumulate(data, k);
+  a.positions = positions_;
+  a.local_loss = local_loss_;
   // The clip's factor goes to the optimizers, which read the grads anyway.
-  const ClipResult clip =
-      clip_grad_norm(params_, c_.train.clip_grad, /*scale_grads=*/false, *ps_.ep);
-  m.grad_norm = clip.norm;
-  ++iteration_;
-  if (!clip.finite || !std::isfinite(m.loss)) {
-    m.skipped = true;
-    ++skipped_total_;
+  a.clip = clip_grad_norm(params_, c_.train.clip_grad, /*scale_grads=*/false, *ps_.ep);
+  a.m.grad_norm = a.clip.norm;
+  a.mine =
+      anomaly_of(a.m.loss, a.clip.norm, c_.train.check_for_spiky_loss && spike_.is_spike(a.m.loss));
+  a.agreed = agree(a.mine, *ps_.world);
+  return a;
+}
+
+namespace {
+
+std::string num(double v) {
+  if (std::isnan(v)) return "nan";  // not glibc's "-nan" for the sign bit
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string result_of(const StepMetrics& m) {
+  return "loss " + num(m.loss) + ", grad norm " + num(m.grad_norm);
+}
+
+}  // namespace
+
+StepMetrics Trainer::step(BatchSource& data, int k) {
+  const std::uint64_t start = data.position();
+  Attempt a = attempt(data, k, 0);
+  if (a.agreed != Anomaly::none) {
+    // Nothing of the first attempt is kept: accumulate zeroes the grads, the MoE counts go, no
+    // optimizer has run; the source hands out the same micro-batches again.
     for (moe::MoeLayer* moe : moe_) moe->discard_step();
-    if (++skipped_in_a_row_ > c_.train.max_consecutive_skipped)
-      throw TrainingStopped("training stopped at iteration " + std::to_string(m.iteration) + ": " +
-                            std::to_string(skipped_in_a_row_) +
-                            " steps in a row had a non-finite loss or grad norm ([train] "
-                            "max_consecutive_skipped = " +
-                            std::to_string(c_.train.max_consecutive_skipped) + ")");
-    return m;
+    data.seek(start);
+    Attempt again = attempt(data, k, 1);
+    if (again.agreed != Anomaly::none) {
+      for (moe::MoeLayer* moe : moe_) moe->discard_step();
+      ++iteration_;
+      return skip(a, again, data);
+    }
+    ++rerun_transient_;
+    log::warn("iteration " + std::to_string(iteration_) + ": " + anomaly_text(a.agreed) +
+              (a.mine == Anomaly::none ? " on another rank" : "") + " on the first attempt (" +
+              result_of(a.m) + "), a clean result when re-run from the same state and " +
+              "micro-batches (" + result_of(again.m) +
+              "): a transient fault; the re-run's step is taken");
+    again.m.rerun = Rerun::transient;
+    again.m.anomaly = a.agreed;
+    a = std::move(again);
   }
+  ++iteration_;
+  StepMetrics m = a.m;
   skipped_in_a_row_ = 0;
+  spike_.taken(m.loss);
   for (moe::MoeLayer* moe : moe_) {
     moe->finish_step(dp_);
     if (moe->last_step_stats().cv >= m.load.cv) m.load = moe->last_step_stats();
   }
-  const auto lrs = opt_.step(updates_++, clip.scale);
+  const auto lrs = opt_.step(updates_++, a.clip.scale);
   if (!lrs.empty())
     m.lr = lrs.count(OptimizerGroup::matrix) ? lrs.at(OptimizerGroup::matrix) : lrs.begin()->second;
+  return m;
+}
+
+// The re-run was bad too: deterministic kernels on the same state and data, so the data or the
+// model is at fault. Each rank names its own micro-batches' samples.
+StepMetrics Trainer::skip(const Attempt& first, const Attempt& again, const BatchSource& data) {
+  StepMetrics m = again.m;
+  m.skipped = true;
+  m.rerun = Rerun::skipped;
+  m.anomaly = first.agreed;
+  ++skipped_total_;
+  ++(again.agreed == Anomaly::spiky_loss ? skipped_spiky_ : skipped_nonfinite_);
+  ++skipped_in_a_row_;
+  const bool same =
+      same_bits(first.m.loss, again.m.loss) && same_bits(first.m.grad_norm, again.m.grad_norm);
+  std::string samples;
+  for (std::uint64_t p : again.positions)
+    samples += (samples.empty() ? "" : " | ") + data.describe(p);
+  const std::string what =
+      first.agreed == again.agreed
+          ? std::string(anomaly_text(again.agreed)) + " again"
+          : std::string(anomaly_text(first.agreed)) + ", then " + anomaly_text(again.agreed);
+  log::warn("iteration " + std::to_string(m.iteration) + ": " + what +
+            " when re-run from the same state and micro-batches (" +
+            (same ? "the same result: " : "another result: ") + result_of(again.m) +
+            "): a data or model problem; the step is skipped (" +
+            std::to_string(skipped_in_a_row_) + " in a row, [train] max_consecutive_skipped = " +
+            std::to_string(c_.train.max_consecutive_skipped) + "). " +
+            (again.mine == Anomaly::none ? "Another rank's result was bad. " : "") +
+            "This rank's own loss (before the mean over data-parallel ranks) " +
+            num(again.local_loss) + ", its micro-batches: " + samples);
+  if (skipped_in_a_row_ > c_.train.max_consecutive_skipped)
+    throw TrainingStopped("training stopped at iteration " + std::to_string(m.iteration) + ": " +
+                          std::to_string(skipped_in_a_row_) +
+                          " steps in a row had a non-finite loss or grad norm (or a spiky loss) "
+                          "that the re-run reproduced ([train] max_consecutive_skipped = " +
+                          std::to_string(c_.train.max_consecutive_skipped) +
+                          "); the log names each step's samples");
   return m;
 }
 

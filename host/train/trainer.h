@@ -3,8 +3,10 @@
 // into the main grads (each loss, and the MoE aux losses, weighted 1 / micro-batches), their
 // data-parallel mean (GradSync: buckets, started from the last backward), the global-norm clip, and
 // then either the update (the MoE expert-bias update from the counts summed over the dp group, then
-// every optimizer at its scheduled rate) or, for a non-finite grad norm, a skipped step. Too many
-// skipped in a row stops the run with an error.
+// every optimizer at its scheduled rate). A non-finite loss or grad norm (or a spiky loss, with
+// [train] check_for_spiky_loss) re-runs the step once from the same state and micro-batches
+// (train/rerun.h): a clean re-run is a transient fault and its step is taken; a bad one skips
+// the step and logs its samples. Too many skipped in a row stops the run with an error.
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "train/batch_source.h"
 #include "train/grad_sync.h"
 #include "train/optimizer_set.h"
+#include "train/rerun.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/error.h"
 #include "vpmoe/parallel.h"
@@ -26,8 +29,10 @@ struct StepMetrics {
   double grad_norm = 0;
   double lr = 0;  // the matrix group's (the first group's when there is none)
   bool skipped = false;
-  std::int64_t tokens = 0;  // over all data-parallel ranks
-  moe::LoadStats load;      // the most imbalanced MoE layer (largest cv) of the step
+  Rerun rerun = Rerun::none;
+  Anomaly anomaly = Anomaly::none;  // the first attempt's, when it was re-run
+  std::int64_t tokens = 0;          // over all data-parallel ranks
+  moe::LoadStats load;              // the most imbalanced MoE layer (largest cv) of the step
 };
 
 // Too many non-finite steps in a row: the run saves a final checkpoint and stops.
@@ -40,6 +45,10 @@ class TrainingStopped : public Error {
 struct TrainerCounters {
   std::int64_t iteration = 0, updates = 0, skipped_total = 0;
   int skipped_in_a_row = 0;
+  // Re-runs that were clean; steps skipped because the re-run was non-finite or spiky too.
+  std::int64_t rerun_transient = 0, skipped_nonfinite = 0, skipped_spiky = 0;
+  std::int64_t spike_seen = 0;  // SpikeReference
+  double spike_reference = 0;
 };
 
 class Trainer {
@@ -54,6 +63,12 @@ class Trainer {
   std::int64_t updates() const { return updates_; }
   int skipped_in_a_row() const { return skipped_in_a_row_; }
   std::int64_t skipped_total() const { return skipped_total_; }
+  std::int64_t rerun_transient() const { return rerun_transient_; }
+  std::int64_t skipped_nonfinite() const { return skipped_nonfinite_; }
+  std::int64_t skipped_spiky() const { return skipped_spiky_; }
+  SpikeReference& spike_reference() { return spike_; }
+  // Tests only: faults injected into the attempts (train/rerun.h).
+  void set_fault_hook(FaultHook hook) { fault_hook_ = std::move(hook); }
   // Bytes the MoE layers' dispatchers have sent to other ranks since they were built.
   std::int64_t all_to_all_bytes() const;
   TrainerCounters counters() const;
@@ -63,6 +78,9 @@ class Trainer {
   const GradSync& grad_sync() const { return grad_sync_; }
 
  private:
+  struct Attempt;
+  Attempt attempt(BatchSource& data, int k, int number);
+  StepMetrics skip(const Attempt& first, const Attempt& again, const BatchSource& data);
   void average_metrics(StepMetrics& m);
   const Config& c_;
   model::GptModel& model_;
@@ -74,6 +92,12 @@ class Trainer {
   std::vector<moe::MoeLayer*> moe_;
   std::int64_t iteration_ = 0, updates_ = 0, skipped_total_ = 0;
   int skipped_in_a_row_ = 0;
+  std::int64_t rerun_transient_ = 0, skipped_nonfinite_ = 0, skipped_spiky_ = 0;
+  SpikeReference spike_;
+  FaultHook fault_hook_;
+  std::vector<std::uint64_t> positions_;  // the last accumulate's micro-batches
+  double local_loss_ = 0;                 // its loss on this rank, before the dp mean
+  int attempt_number_ = 0;                // for the fault hook
 };
 
 }  // namespace vpmoe::host::train

@@ -154,6 +154,9 @@ struct TrainConfig {
   double init_method_std = 0.02;
   double norm_epsilon = 1e-5;
   int max_consecutive_skipped = 10;
+  // Megatron's 10x rule: a loss of 10x the reference (the largest of the first 100 steps) or
+  // more is re-run like a non-finite one.
+  bool check_for_spiky_loss = false;
 };
 
 struct ParallelConfig {

@@ -83,6 +83,12 @@ class IndexedDatasetReader {
   std::int64_t pointer(std::size_t i) const;
   std::int64_t document_index(std::size_t j) const;  // j in [0, documents()]
 
+  // Throws, naming the file and what changed, when the .idx or .bin is no longer the file
+  // mapped at construction: its size or mtime differs (written in place, appended, truncated)
+  // or its path names another file or none (rewritten and renamed over, removed). A few
+  // syscalls, no reads; callers check around their reads (IndexedSource::next).
+  void check_unchanged() const;
+
   // Sequence i as T, which must match the dtype's element size.
   template <class T>
   std::span<const T> sequence(std::size_t i) const {

@@ -263,6 +263,7 @@ std::vector<Section> build() {
                   .number("init_method_std", &T::init_method_std, R::above(0))
                   .number("norm_epsilon", &T::norm_epsilon, R::above(0))
                   .integer("max_consecutive_skipped", &T::max_consecutive_skipped, 0)
+                  .boolean("check_for_spiky_loss", &T::check_for_spiky_loss)
                   .done());
 
   using Pa = ParallelConfig;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "io/indexed_format.h"
@@ -12,32 +13,61 @@
 
 namespace vpmoe {
 
+// The file stays open while mapped: check_unchanged compares its fstat (an in-place write or
+// truncation) and its path's stat (another file renamed over it, or removed) with the file as
+// opened.
 struct IndexedDatasetReader::Mapping {
+  std::string path;
+  int fd = -1;
+  struct stat opened {};
   const unsigned char* data = nullptr;
   std::size_t size = 0;
-  explicit Mapping(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  explicit Mapping(const std::string& p) : path(p) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
       throw Error("indexed dataset " + path + ": cannot open it (" + std::strerror(errno) + ")");
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int err = errno;
-      ::close(fd);
-      throw Error("indexed dataset " + path + ": cannot stat it (" + std::strerror(err) + ")");
-    }
-    size = static_cast<std::size_t>(st.st_size);
+    if (::fstat(fd, &opened) != 0) fail("cannot stat it");
+    size = static_cast<std::size_t>(opened.st_size);
     if (size > 0) {
-      void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-      ::close(fd);
-      if (p == MAP_FAILED)
-        throw Error("indexed dataset " + path + ": mmap failed (" + std::strerror(errno) + ")");
-      data = static_cast<const unsigned char*>(p);
-    } else {
-      ::close(fd);
+      void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+      if (m == MAP_FAILED) fail("mmap failed");
+      data = static_cast<const unsigned char*>(m);
     }
   }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
   ~Mapping() {
     if (data) ::munmap(const_cast<unsigned char*>(data), size);
+    ::close(fd);
+  }
+  [[noreturn]] void fail(const char* what) {
+    const int err = errno;
+    ::close(fd);
+    throw Error("indexed dataset " + path + ": " + what + " (" + std::strerror(err) + ")");
+  }
+  // What differs from the file as opened; "" when nothing does.
+  std::string change() const {
+    struct stat now {};
+    if (::fstat(fd, &now) != 0) return std::string("cannot stat it (") + std::strerror(errno) + ")";
+    if (now.st_size != opened.st_size)
+      return "its size changed from " + std::to_string(opened.st_size) + " to " +
+             std::to_string(now.st_size) + " bytes";
+    if (now.st_mtim.tv_sec != opened.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != opened.st_mtim.tv_nsec)
+      return "it was written in place (modified at " + stamp(now) + ", opened as modified at " +
+             stamp(opened) + ")";
+    struct stat at {};
+    if (::stat(path.c_str(), &at) != 0)
+      return std::string("its path no longer names it (") + std::strerror(errno) + ")";
+    if (at.st_ino != opened.st_ino || at.st_dev != opened.st_dev)
+      return "another file was put at its path (inode " + std::to_string(at.st_ino) +
+             ", opened as inode " + std::to_string(opened.st_ino) + ")";
+    return "";
+  }
+  static std::string stamp(const struct stat& s) {
+    char ns[16];
+    std::snprintf(ns, sizeof ns, "%09ld", static_cast<long>(s.st_mtim.tv_nsec));
+    return std::to_string(s.st_mtim.tv_sec) + "." + ns + " s";
   }
 };
 
@@ -122,6 +152,18 @@ IndexedDatasetReader::IndexedDatasetReader(const std::string& prefix) : prefix_(
 }
 
 IndexedDatasetReader::~IndexedDatasetReader() = default;
+
+void IndexedDatasetReader::check_unchanged() const {
+  for (const Mapping* m : {idx_.get(), bin_.get()}) {
+    const std::string what = m->change();
+    if (!what.empty())
+      throw Error("indexed dataset " + m->path + ": changed while the run reads it: " + what +
+                  "; expected the file as it was opened (" + std::to_string(m->opened.st_size) +
+                  " bytes, modified at " + Mapping::stamp(m->opened) +
+                  "). The run stops rather than read tokens from it: restore the file, or start "
+                  "a new run on the new data");
+  }
+}
 
 std::int32_t IndexedDatasetReader::length(std::size_t i) const {
   return read_le<std::int32_t>(lengths_ + i * 4);

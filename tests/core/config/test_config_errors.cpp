@@ -44,6 +44,9 @@ TEST(ConfigErrors, WrongType) {
   EXPECT_EQ(error_of("[model]\nqk_layernorm = 1\n"),
             "t.toml:2:16: [model].qk_layernorm: expected a boolean (true or false), found an "
             "integer (1)");
+  EXPECT_EQ(error_of("[model]\n[train]\ncheck_for_spiky_loss = \"yes\"\n"),
+            "t.toml:3:24: [train].check_for_spiky_loss: expected a boolean (true or false), found "
+            "a string (\"yes\")");
   EXPECT_EQ(error_of("[model]\n[train]\nlr = \"1e-4\"\n"),
             "t.toml:3:6: [train].lr: expected a number >= 0, found a string (\"1e-4\")");
   EXPECT_EQ(error_of("[model]\n[plugins]\npaths = \"dir\"\n"),

@@ -151,6 +151,12 @@ TEST(ConfigLoad, IntegersAreAcceptedForFloatKeys) {
   EXPECT_DOUBLE_EQ(c.train.clip_grad, 0.0);
 }
 
+TEST(ConfigLoad, CheckForSpikyLossIsOffUnlessAsked) {
+  EXPECT_FALSE(parse_config("[model]\n", "t.toml").train.check_for_spiky_loss);
+  EXPECT_TRUE(parse_config("[model]\n[train]\ncheck_for_spiky_loss = true\n", "t.toml")
+                  .train.check_for_spiky_loss);
+}
+
 TEST(ConfigLoad, AllValueKindsLand) {
   Config c = parse_config(R"(
 [meta]

@@ -1,6 +1,7 @@
 // Megatron indexed datasets: byte layout, round trip, reader checks, atomic commit.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -184,6 +185,58 @@ TEST(IndexedDataset, ReaderNamesTheFileAndWhatWasExpected) {
   expect("expected 8 bytes");
   fs::remove(prefix + ".bin");
   expect("cannot open");
+}
+
+TEST(IndexedDataset, ReaderNoticesAFileChangedUnderIt) {
+  TempDir t;
+  const std::string prefix = t.prefix("live");
+  auto make = [&] {
+    IndexedDatasetWriter w(prefix, IndexedDType::i32);
+    w.add_document(std::span<const std::int32_t>(std::vector<std::int32_t>{1, 2}));
+    w.commit();
+  };
+  auto change_of = [](const IndexedDatasetReader& r) -> std::string {
+    try {
+      r.check_unchanged();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto expect = [](const std::string& msg, const std::string& path, const std::string& what) {
+    EXPECT_NE(msg.find("indexed dataset " + path + ": changed while the run reads it: " + what),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("expected the file as it was opened"), std::string::npos) << msg;
+  };
+  make();
+  {  // appended to
+    IndexedDatasetReader r(prefix);
+    EXPECT_EQ(change_of(r), "");
+    std::ofstream(prefix + ".bin", std::ios::binary | std::ios::app) << "xyzw";
+    expect(change_of(r), prefix + ".bin", "its size changed from 8 to 12 bytes");
+  }
+  make();
+  {  // written in place: the same size, a later mtime
+    IndexedDatasetReader r(prefix);
+    const auto when = fs::last_write_time(prefix + ".idx");
+    {
+      std::fstream f(prefix + ".idx", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(34);
+      f.put('\x05');
+    }
+    fs::last_write_time(prefix + ".idx", when + std::chrono::seconds(5));
+    expect(change_of(r), prefix + ".idx", "it was written in place (modified at ");
+  }
+  make();
+  {  // written again and renamed over (a new preprocess run), then removed
+    IndexedDatasetReader r(prefix);
+    make();
+    expect(change_of(r), prefix + ".idx", "another file was put at its path (inode ");
+    IndexedDatasetReader again(prefix);
+    fs::remove(prefix + ".bin");
+    expect(change_of(again), prefix + ".bin", "its path no longer names it (");
+  }
 }
 
 }  // namespace

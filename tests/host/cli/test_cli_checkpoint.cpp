@@ -129,6 +129,8 @@ TEST_F(HostCliCheckpoint, InspectPrintsStepLayoutTokenizerParametersAndFiles) {
   const std::string sha = j["tokenizer"]["asset_sha256"];
   for (const std::string line :
        {"checkpoint: " + step.string() + "\n", std::string("step: 2 (updates 2, skipped 0"),
+        std::string("re-runs: 0 transient fault(s); skipped as reproduced: 0 non-finite, 0 "
+                    "spiky\n"),
         std::string("consumed samples: 4 "),
         std::string("parallel: world 1, tp 1, dp 1, ep 1 (expert dp 1)\n"),
         "tokenizer: tokenizer.o200k_harmony, vocabulary 201088, asset sha256 " + sha + "\n",

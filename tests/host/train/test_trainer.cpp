@@ -7,48 +7,13 @@
 #include <cmath>
 #include <limits>
 
-#include "host/train/tiny_model.h"
-#include "train/model_builder.h"
-#include "train/trainer.h"
+#include "host/train/trainer_fixture.h"
 #include "vpmoe/ops.h"
 
 namespace vpmoe::testing {
 namespace {
 
 using namespace host::train;
-
-// Sequences [first, first + count) of a fixed set, as micro-batches of `per` sequences.
-struct FixedSource final : BatchSource {
-  static constexpr std::int64_t T = 8;
-  std::int64_t per, next_seq = 0, total;
-  FixedSource(std::int64_t per_batch, std::int64_t sequences) : per(per_batch), total(sequences) {}
-  Batch next() override {
-    std::vector<float> ids, targets;
-    for (std::int64_t s = 0; s < per; ++s, next_seq = (next_seq + 1) % total)
-      for (std::int64_t t = 0; t < T; ++t) {
-        ids.push_back(float((next_seq * 13 + t * 7) % 64));
-        targets.push_back(float((next_seq * 5 + t * 3 + 1) % 64));
-      }
-    Batch b;
-    b.batch = per, b.seq_len = T;
-    b.ids = Tensor::from_floats(ids, {per * T}, DType::i32);
-    b.targets = Tensor::from_floats(targets, {per * T}, DType::i32);
-    return b;
-  }
-  std::uint64_t position() const override { return std::uint64_t(next_seq); }
-  void seek(std::uint64_t p) override { next_seq = std::int64_t(p); }
-};
-
-struct TinyRun {
-  Config c = tiny_config("aux_loss_coeff = 0.01\n",
-                         "[train]\nlr = 0.02\nmin_lr = 0.02\ntrain_iters = 30\n"
-                         "max_consecutive_skipped = 2\n[optimizer]\nnormuon_aux_lr = 0.01\n");
-  Registry reg = in_tree_plugins();
-  std::unique_ptr<model::GptModel> model = build_model(c, reg, {Device::cpu(), false, 5});
-  OptimizerSet opt{c, reg, model->parameters()};
-  std::shared_ptr<ParallelState> ps = single_process_state();
-  Trainer trainer{c, *model, opt, *ps};
-};
 
 TEST(Trainer, MicroBatchesAccumulateTheGradientOfOneLargerBatch) {
   TinyRun one, two;
