@@ -114,8 +114,10 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
     metrics.enable_tensorboard((std::filesystem::path(c.run.dir) / "tensorboard").string());
   const double flops_per_token = 3.0 * model->flops_per_token(T);
   const double peak = peak_tflops(c, device);
+  std::int64_t evaluated_at = -1;
   auto evaluate = [&] {
     if (!valid) return;
+    evaluated_at = trainer.iteration();
     valid->seek(0);  // the same validation samples every time, so the curve compares
     const double loss = trainer.evaluate(*valid, c.data.eval_iters * k);
     result.valid_losses.push_back(loss);
@@ -166,6 +168,9 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
         it != c.train.train_iters)
       save();
   }
+  // The last step is always evaluated, so a run shorter than eval_interval still reports where
+  // it ended (a resumed run that has nothing left to train evaluates again: same samples).
+  if (valid && evaluated_at != trainer.iteration()) evaluate();
   save();
   return result;
 }

@@ -37,8 +37,9 @@ TEST_F(RunTest, ResumeReproducesTheLossCurveBitForBit) {
     EXPECT_EQ(first.losses[i], straight.losses[i]) << "step " << i + 1;
     EXPECT_EQ(second.losses[i], straight.losses[i + 3]) << "step " << i + 4;
   }
-  // Validation at 0, 2 in the first part; 4, 6 after the resume.
-  ASSERT_EQ(first.valid_losses.size(), 2u);
+  // Validation at 0, 2 and the last step 3 in the first part; 4, 6 after the resume.
+  ASSERT_EQ(first.valid_losses.size(), 3u);
+  EXPECT_NE(first.valid_losses[2], first.valid_losses[1]) << "step 3 evaluated after training";
   ASSERT_EQ(second.valid_losses.size(), 2u);
   EXPECT_EQ(second.valid_losses[0], straight.valid_losses[2]);
   EXPECT_EQ(second.valid_losses[1], straight.valid_losses[3]);
