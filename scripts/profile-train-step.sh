@@ -33,9 +33,14 @@ rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 head, rows = rows[0], rows[1:]
 name, value = head.index("Kernel Name"), head.index("Metric Value")
 tot, cnt = {}, {}
+def short(k):
+    k = re.sub(r"^void ", "", k.replace("(anonymous namespace)::", "").replace("<unnamed>::", ""))
+    if "cutlass" in k or "nvjet" in k or "sm80" in k or "sm90" in k:
+        return k[:90]
+    base = k.split("(")[0]
+    return base.split("<")[0].split("::")[-1] + ("<" + base.split("<", 1)[1][:40] if "<" in base else "")
 for r in rows:
-    k = re.sub(r"^(void )?", "", r[name])
-    k = re.split(r"[(<]", k)[0].split("::")[-1] if "cutlass" not in k and "sm90" not in k else k[:90]
+    k = short(r[name])
     tot[k] = tot.get(k, 0.0) + float(r[value].replace(",", "")) / 1e6
     cnt[k] = cnt.get(k, 0) + 1
 all_ms = sum(tot.values())
