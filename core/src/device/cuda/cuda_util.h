@@ -26,12 +26,14 @@ namespace vpmoe::cuda_impl {
 
 // Makes d the current device for the scope (kernels launch on the current device).
 struct DeviceGuard {
-  int prev = 0;
-  explicit DeviceGuard(int d) {
+  int prev = 0, now = 0;
+  explicit DeviceGuard(int d) : now(d) {
     VPMOE_CUDA_CHECK(cudaGetDevice(&prev));
     if (prev != d) VPMOE_CUDA_CHECK(cudaSetDevice(d));
   }
-  ~DeviceGuard() { cudaSetDevice(prev); }
+  ~DeviceGuard() {
+    if (prev != now) cudaSetDevice(prev);
+  }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 };
