@@ -1,7 +1,7 @@
-// Host microseconds per call, for a host-bound training step: device_alloc + device_free of
-// recurring sizes (the freed-block cache on and off), a cuBLASLt GEMM of the model's shapes
-// and an elementwise kernel, each with the device idle (synchronised before every call) and
-// in a burst of calls with work queued ahead.
+// Host microseconds per call: device_alloc + device_free of recurring sizes, a cuBLASLt GEMM of the
+// model's shapes and an elementwise kernel, each with the device idle (synchronised before every
+// call) and in a burst of calls with work queued ahead (a call that returns late in a burst is
+// waiting for room in the device's launch queue, not working), and each GEMM's device time.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "../cuda_timing.h"
-#include "device/cuda/block_cache.h"
 #include "vpmoe/device.h"
 #include "vpmoe/ops.h"
 #include "vpmoe/tensor.h"
@@ -52,8 +51,7 @@ void line(const char* what, double idle, double burst) {
   std::fflush(stdout);
 }
 
-void allocs(bool cache) {
-  cuda_impl::block_cache::set_enabled(cache);
+void allocs() {
   // A layer's worth of recurring sizes, held a while then freed, as a forward pass does.
   const std::vector<std::size_t> sizes = {8192 * 1024 * 2, 8192 * 128 * 2, 32768 * 1024 * 2,
                                           32768 * 128 * 4, 8192 * 4,       256 * 1024 * 2,
@@ -66,10 +64,7 @@ void allocs(bool cache) {
   };
   const double n = double(2 * sizes.size());
   const double idle = idle_us(round) / n, burst = burst_us(round, 500) / n;
-  line(cache ? "device_alloc/free, block cache on (per call)"
-             : "device_alloc/free, block cache off (per call)",
-       idle, burst);
-  cuda_impl::block_cache::set_enabled(true);
+  line("device_alloc/free (cudaMallocAsync pool, per call)", idle, burst);
 }
 
 void gemm(const char* what, std::int64_t m, std::int64_t k, std::int64_t n) {
@@ -92,8 +87,7 @@ int main() {
     return 0;
   }
   std::printf("bench_host_overhead on %s\n", device_name(kDev).c_str());
-  allocs(false);
-  allocs(true);
+  allocs();
   gemm("cuBLASLt gemm bf16 [8192x1024] x [1024x1024]", 8192, 1024, 1024);
   gemm("cuBLASLt gemm bf16 [8192x1024] x [1024x128]", 8192, 1024, 128);
   gemm("cuBLASLt gemm bf16 [8192x128] x [128x1024]", 8192, 128, 1024);

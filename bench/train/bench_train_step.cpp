@@ -18,7 +18,6 @@
 #include <string>
 
 #include "../cuda_timing.h"
-#include "device/cuda/block_cache.h"
 #include "device/cuda_device.h"
 #include "device/host_profile.h"
 #include "registry/plugin_loader.h"
@@ -163,14 +162,6 @@ int main(int argc, char** argv) {
   std::printf("  update alone: clip %.1f ms%s\n", clip_ms, parts.c_str());
   std::printf("  host waits: forward %s | forward + backward %s\n", fwd_waits.c_str(),
               acc_waits.c_str());
-  const auto bcs = cuda_impl::block_cache::stats();
-  std::printf(
-      "  freed-block cache %s: %llu hits, %llu misses, %llu flushes (%.1f GB handed back), "
-      "%.1f GB cached now\n",
-      cuda_impl::block_cache::enabled() ? "on" : "off (VPMOE_CUDA_BLOCK_CACHE=0)",
-      static_cast<unsigned long long>(bcs.hits), static_cast<unsigned long long>(bcs.misses),
-      static_cast<unsigned long long>(bcs.flushes), double(bcs.released_bytes) / 1e9,
-      double(bcs.cached_bytes) / 1e9);
   if (host_profile::enabled()) {  // VPMOE_HOST_PROFILE=1: the host's time by part, one step
     cudaDeviceSynchronize();
     host_profile::reset();

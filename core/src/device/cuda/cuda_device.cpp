@@ -6,7 +6,6 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "device/cuda/block_cache.h"
 #include "device/cuda/cuda_util.h"
 #include "device/cuda/host_staging.h"
 #include "device/cuda_device.h"
@@ -95,56 +94,25 @@ void synchronize(int device) {
   timed_sync(stream(device));
 }
 
-namespace {
-// The size class of each live block, for its free (the cache keeps blocks by class).
-std::mutex g_live_mu;
-std::unordered_map<void*, std::size_t> g_live;
-
-void remember(void* p, std::size_t cls) {
-  std::lock_guard lock(g_live_mu);
-  g_live[p] = cls;
-}
-
-std::size_t forget(void* p) {
-  std::lock_guard lock(g_live_mu);
-  auto it = g_live.find(p);
-  if (it == g_live.end()) return 0;
-  std::size_t cls = it->second;
-  g_live.erase(it);
-  return cls;
-}
-}  // namespace
-
 void* alloc(int device, std::size_t bytes) {
   DeviceGuard g(device);
   setup_pool(device);
-  cudaStream_t s = stream(device);
-  const std::size_t cls = block_cache::size_class(bytes);
-  void* p = block_cache::take(device, s, cls);
-  if (p) {
-    remember(p, cls);
-    return p;
-  }
+  void* p = nullptr;
   cudaError_t e;
   {
     VPMOE_HOST_SCOPE("cudaMallocAsync");
-    e = cudaMallocAsync(&p, cls, s);
-  }
-  if (e == cudaErrorMemoryAllocation) {
-    // Blocks this thread keeps for other sizes go back to the pool first.
-    cudaGetLastError();
-    if (block_cache::release(device) > 0) e = cudaMallocAsync(&p, cls, s);
+    e = cudaMallocAsync(&p, bytes, stream(device));
   }
   if (e == cudaErrorMemoryAllocation) {
     // The pool is fragmented (it keeps freed blocks; a host that runs ahead of the device frees
     // and reuses them in another order): wait for the queued work, hand the pool's unused
     // memory back to the driver and retry, so the request can be mapped afresh.
     cudaGetLastError();
-    VPMOE_CUDA_CHECK(cudaStreamSynchronize(s));
+    VPMOE_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
     cudaMemPool_t pool;
     VPMOE_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
     VPMOE_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
-    e = cudaMallocAsync(&p, cls, s);
+    e = cudaMallocAsync(&p, bytes, stream(device));
   }
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
@@ -160,18 +128,13 @@ void* alloc(int device, std::size_t bytes) {
                 " MiB reserved by the pool (lower [train] micro_batch_size?)");
   }
   VPMOE_CUDA_CHECK(e);
-  remember(p, cls);
   return p;
 }
 
 void free(int device, void* p) {
-  if (!p) return;
-  DeviceGuard g(device);
-  cudaStream_t s = stream(device);
-  const std::size_t cls = forget(p);
-  if (cls && block_cache::put(device, s, cls, p)) return;
   VPMOE_HOST_SCOPE("cudaFreeAsync");
-  VPMOE_CUDA_CHECK(cudaFreeAsync(p, s));
+  DeviceGuard g(device);
+  VPMOE_CUDA_CHECK(cudaFreeAsync(p, stream(device)));
 }
 
 void copy(void* dst, Device dd, const void* src, Device sd, std::size_t bytes) {
