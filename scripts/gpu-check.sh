@@ -4,16 +4,20 @@
 # peak, torch.matmul bf16 8192^3. Third-party packages come from .devdeps/devdeps.tar.xz
 # (scripts/pack-device-deps.sh) when it is there. --target NAME builds and runs only that test
 # binary, reusing build-gpu when it is there (a quicker loop while a kernel is written; the
-# full check is what a note quotes).
+# full check is what a note quotes). --sanitize then runs compute-sanitizer over the GPU tests
+# (scripts/gpu-sanitize.sh; SANITIZE_ARGS passes it options, e.g. "--tools memcheck");
+# --no-ctest builds and goes straight to the sanitizer or the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bench=0
+bench=0 sanitize=0 run_ctest=1
 target=
 while [ $# -gt 0 ]; do
   case "$1" in
     --bench) bench=1 ;;
+    --sanitize) sanitize=1 ;;
+    --no-ctest) run_ctest=0 ;;
     --target) target=${2:?--target needs a name}; shift ;;
-    *) echo "usage: $0 [--bench] [--target TEST_BINARY]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--bench] [--sanitize] [--no-ctest] [--target TEST_BINARY]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -51,7 +55,10 @@ build_rc=$?
 echo "== build took $(( $(date +%s) - t0 )) s, rc $build_rc"
 
 echo "== ctest -L gpu"
-if [ -n "$target" ]; then
+if [ "$run_ctest" = 0 ]; then
+  echo "(skipped: --no-ctest)" | tee build-gpu/ctest-gpu.log
+  ctest_rc=0
+elif [ -n "$target" ]; then
   bin=$(find build-gpu -name "$target" -type f -executable | head -1)
   echo "== $bin"
   "${bin:-false}" 2>&1 | tee build-gpu/ctest-gpu.log
@@ -81,10 +88,19 @@ print(f"torch {torch.__version__} matmul bf16 {n}^3: {ms:.3f} ms {2 * n**3 / ms 
 PY
 fi
 
+sanitize_rc=0
+if [ "$sanitize" = 1 ]; then
+  echo "== compute-sanitizer"
+  # shellcheck disable=SC2086
+  bash scripts/gpu-sanitize.sh --build build-gpu ${SANITIZE_ARGS:-} | tee build-gpu/sanitize.log
+  sanitize_rc=${PIPESTATUS[0]}
+fi
+
 echo "== SUMMARY on ${device:-no GPU}"
 echo "build rc $build_rc"
 grep -E "tests passed|tests failed|PASSED|FAILED" build-gpu/ctest-gpu.log || echo "no test result printed"
 skipped=$(grep -c "Skipped" build-gpu/ctest-gpu.log || true)
 echo "skipped: $skipped"
 grep -E "\*\*\*Failed|\(Failed\)|Not Run|Timeout" build-gpu/ctest-gpu.log || true
-[ "$build_rc" = 0 ] && [ "$ctest_rc" = 0 ]
+[ "$sanitize" = 1 ] && tail -1 build-gpu/sanitize.log
+[ "$build_rc" = 0 ] && [ "$ctest_rc" = 0 ] && [ "$sanitize_rc" = 0 ]
