@@ -5,6 +5,8 @@
     cuBLAS/cuBLASLt handles (cublasCreate, cublasLtCreate);
   - cudaErrorNoKernelImageForDevice returned inside libnccl.so: NCCL asks for the attributes of
     kernels built for other architectures and handles the error itself.
+racecheck hazards inside cuBLASLt's own kernels (nvjet_*, cutlass_*: closed source, TMA and
+mbarrier pipelines) are counted apart and printed, but are not ours to fix.
 Prints one line per kept finding (its first line and the first vpmoe frame) and, last, the
 count and whether the tests passed. Exit 0 only when nothing is kept and the tests passed.
   scripts/sanitizer-findings.py LOG
@@ -45,9 +47,16 @@ def by_design(block):
     return False
 
 
+def in_library_kernel(block):
+    lib = r" at (nvjet_|cutlass|sm\d\d_xmma)"
+    if block[0].startswith("Error: Race reported between"):  # the racecheck-report summary
+        return re.search(lib, block[0]) is not None
+    return "hazard" in block[0] and all(re.search(lib, f) for f in block[1:3])
+
+
 def main():
     lines = open(sys.argv[1], errors="replace").read().splitlines()
-    kept = []
+    kept, library = [], 0
     for b in blocks(lines):
         head = b[0]
         if head.startswith(("ERROR SUMMARY", "LEAK SUMMARY", "RACECHECK SUMMARY",
@@ -55,12 +64,21 @@ def main():
             continue
         if by_design(b):
             continue
+        if in_library_kernel(b):
+            library += not b[0].startswith("Error: Race reported")  # a summary of the others
+            continue
         frame = next((f for f in b if "vpmoe::" in f), "")
         kept.append(head + (" | " + re.sub(r"\[0x[0-9a-f]+\]", "", frame) if frame else ""))
+    for line in lines:  # beyond --print-limit: unseen, so kept
+        m = re.search(r"ERROR SUMMARY: (\d+) errors were not printed", line)
+        if m:
+            kept += ["(not printed)"] * int(m.group(1))
     passed = any(re.match(r"\[  PASSED  \] \d+ test", line) for line in lines) and not any(
         line.startswith("[  FAILED  ]") for line in lines)
     for k in kept[:20]:
         print("  " + k)
+    if library:
+        print(f"  {library} racecheck hazards inside cuBLASLt kernels (not ours)")
     print(f"{len(kept)} findings, tests {'passed' if passed else 'FAILED or did not finish'}")
     return 0 if not kept and passed else 1
 

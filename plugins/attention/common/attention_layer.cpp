@@ -104,7 +104,8 @@ Tensor AttentionLayer::forward(const Context& ctx, const Tensor& x, ValueResidua
   project(x, q, k, v);
   if (o_.qkv_bias) {
     Tensor qb = Tensor::empty({1, nh, d}, DType::f32, device_);
-    Tensor kb = Tensor::empty({1, ng, d}, DType::f32, device_), vb = kb.clone();
+    Tensor kb = Tensor::empty({1, ng, d}, DType::f32, device_);
+    Tensor vb = Tensor::empty({1, ng, d}, DType::f32, device_);
     ops::qkv_split(qkv_bias_.value.view({1, -1}), qb, kb, vb);
     Tensor qf = q.view({N, nh * d}), kf = k.view({N, ng * d}), vf = v.view({N, ng * d});
     ops::bias_add(qf, qb.view({nh * d}));
@@ -180,7 +181,8 @@ Tensor AttentionLayer::backward(const Context& ctx, const Tensor& dy, ValueResid
   dq = dq.view({N, nh, d}), dk = dk.view({N, ng, d}), dv = dv.view({N, ng, d});
   if (o_.qkv_bias) {
     Tensor gq = Tensor::empty({1, nh, d}, DType::f32, device_);
-    Tensor gk = Tensor::empty({1, ng, d}, DType::f32, device_), gv = gk.clone();
+    Tensor gk = Tensor::empty({1, ng, d}, DType::f32, device_);
+    Tensor gv = Tensor::empty({1, ng, d}, DType::f32, device_);
     Tensor gqf = gq.view({nh * d}), gkf = gk.view({ng * d}), gvf = gv.view({ng * d});
     ops::bias_grad(dq.view({N, nh * d}), gqf, false);
     ops::bias_grad(dk.view({N, ng * d}), gkf, false);

@@ -89,7 +89,8 @@ TEST(OpsCuda, GemmSmallBatched) {
               check_gemm(a3, b3, {B, s.m, s.n}, ta, tb, dt, ct, ab);
             }
   Pair a = random_pair({B, 8, 128}, DType::bf16), b = random_pair({B, 4, 128}, DType::bf16);
-  Tensor c1 = Tensor::empty({B, 8, 4}, DType::bf16, a.dev.device()), c2 = c1.clone();
+  Tensor c1 = Tensor::empty({B, 8, 4}, DType::bf16, a.dev.device());
+  Tensor c2 = Tensor::empty({B, 8, 4}, DType::bf16, a.dev.device());
   ops::gemm(a.dev, b.dev, c1, false, true, 0.25f, 0.f);
   ops::gemm(a.dev, b.dev, c2, false, true, 0.25f, 0.f);
   EXPECT_EQ(bytes_of(c1), bytes_of(c2));
