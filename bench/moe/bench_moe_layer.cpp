@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   moe::MoeLayer layer(router::build(a), experts::build(a), ffn::build(a),
                       std::make_unique<moe::LocalDispatcher>(256, a.device), 4);
   const std::int64_t B = 4, T = 2048, N = B * T, H = 1024;
-  Tensor x = Tensor::empty({N, H}, DType::bf16, a.device), dy = x.clone();
+  Tensor x = Tensor::empty({N, H}, DType::bf16, a.device);
+  Tensor dy = Tensor::empty({N, H}, DType::bf16, a.device);
   ops::init_normal(x, 0.f, 1.f, 1);
   ops::init_normal(dy, 0.f, 1e-3f, 2);
   Context ctx{a.device, B, T, true};

@@ -79,7 +79,8 @@ TEST(Tpa, RankOneHeadsAndRotatingTheFactors) {
   for (std::int64_t rank : {1, 3}) {
     Tensor ar = rand_tensor(g, {B * T, nh, rank}), br = rand_tensor(g, {B * T, rank, d});
     Tensor omega = rand_tensor(g, {d / 2}, 0.f, 1.f);
-    Tensor q1 = Tensor::empty({B * T, nh, d}, DType::f32), q2 = q1.clone();
+    Tensor q1 = Tensor::empty({B * T, nh, d}, DType::f32),
+           q2 = Tensor::empty({B * T, nh, d}, DType::f32);
     ops::gemm(ar, br, q1, false, false, 1.f / float(rank));
     Tensor q1r = q1.view({B, T, nh, d});
     ops::rotary(q1r, omega);

@@ -358,12 +358,12 @@ TEST(OptimizerNorMuon, CudaPassesMatchTheCpuLoops) {
     // normalisation.
     {
       Tensor g2 = rand_tensor(g, s), m2 = on_gpu(rand_tensor(g, s)), m3 = m2.clone();
-      Tensor u2 = Tensor::empty(s, DType::f32, gpu), u3 = u2.clone();
+      Tensor u2 = Tensor::empty(s, DType::f32, gpu), u3 = Tensor::empty(s, DType::f32, gpu);
       Tensor ss = normuon::sumsq_buffer(s[0], s[1] * s[2], gpu);
       normuon::nesterov_momentum(on_gpu(g2), m2, u2, 0.9f, &ss);
       normuon::nesterov_momentum(on_gpu(g2), m3, u3, 0.9f);
       EXPECT_EQ(u2.to_floats(), u3.to_floats()) << "nesterov with sums " << what;
-      Tensor a2 = Tensor::empty(s, DType::bf16, gpu), a3 = a2.clone();
+      Tensor a2 = Tensor::empty(s, DType::bf16, gpu), a3 = Tensor::empty(s, DType::bf16, gpu);
       normuon::frobenius_normalize(u2, a2, 1.02f, 1e-6f, &ss);
       normuon::frobenius_normalize(u3, a3, 1.02f, 1e-6f);
       EXPECT_EQ(a2.to_floats(), a3.to_floats()) << "frobenius from the sums " << what;
