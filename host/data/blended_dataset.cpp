@@ -45,6 +45,12 @@ bool BlendedDataset::has_loss_mask() const {
   return false;
 }
 
+bool BlendedDataset::has_teacher_logp() const {
+  for (const auto& d : datasets_)
+    if (d->has_teacher_logp()) return true;
+  return false;
+}
+
 std::vector<std::int64_t> BlendedDataset::counts() const {
   return counts_;
 }
@@ -56,8 +62,9 @@ int BlendedDataset::dataset_of(std::int64_t i) const {
   return which_[std::size_t(i)];
 }
 
-void BlendedDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {
-  datasets_[std::size_t(dataset_of(i))]->window(local_[std::size_t(i)], tokens, mask);
+void BlendedDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
+                            float* teacher_logp) const {
+  datasets_[std::size_t(dataset_of(i))]->window(local_[std::size_t(i)], tokens, mask, teacher_logp);
 }
 
 std::string BlendedDataset::describe(std::int64_t i) const {

@@ -19,7 +19,10 @@ class BlendedDataset {
                  std::int64_t seq_len, std::int64_t samples, std::uint64_t seed);
   std::int64_t samples() const { return std::int64_t(which_.size()); }
   bool has_loss_mask() const;
-  void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const;
+  // Any dataset has a teacher_logp sidecar (the others give NaN: no teacher value).
+  bool has_teacher_logp() const;
+  void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
+              float* teacher_logp = nullptr) const;
   // The dataset global sample i comes from (an index of datasets()).
   int dataset_of(std::int64_t i) const;
   // "blend sample i: " + its dataset's GptDataset::describe.

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <numeric>
 
+#include "data/float16.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::host::data {
@@ -46,17 +48,26 @@ GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int
   if (tokens_->dtype() != IndexedDType::i32)
     throw Error("dataset " + prefix + ": token dtype is " + dtype_name(tokens_->dtype()) +
                 ", expected int32 (o200k ids)");
+  if (exists(prefix + "_teacher_logp"))
+    logp_ = std::make_unique<IndexedDatasetReader>(prefix + "_teacher_logp");
   const std::size_t S = tokens_->sequences();
-  if (mask_) {
-    if (mask_->dtype() != IndexedDType::u8)
-      throw Error("dataset " + prefix + "_lossmask: dtype is " + dtype_name(mask_->dtype()) +
-                  ", expected uint8");
-    bool same = mask_->sequences() == S;
-    for (std::size_t i = 0; same && i < S; ++i) same = mask_->length(i) == tokens_->length(i);
+  const std::string tokens_name = mask_ ? prefix + "_tokens" : prefix;
+  // A sidecar has its token dataset's dtype and sequence lengths.
+  auto check_sidecar = [&](const IndexedDatasetReader& r, const std::string& name,
+                           IndexedDType dtype, const char* what) {
+    if (r.dtype() != dtype)
+      throw Error("dataset " + name + ": dtype is " + dtype_name(r.dtype()) + ", expected " +
+                  dtype_name(dtype) + " (" + what + ")");
+    bool same = r.sequences() == S;
+    for (std::size_t i = 0; same && i < S; ++i) same = r.length(i) == tokens_->length(i);
     if (!same)
-      throw Error("dataset " + prefix + "_lossmask: its sequence lengths differ from " + prefix +
-                  "_tokens (a sidecar must match its token dataset)");
-  }
+      throw Error("dataset " + name + ": its sequence lengths differ from " + tokens_name +
+                  " (a sidecar must match its token dataset)");
+  };
+  if (mask_) check_sidecar(*mask_, prefix + "_lossmask", IndexedDType::u8, "the loss mask");
+  if (logp_)
+    check_sidecar(*logp_, prefix + "_teacher_logp", IndexedDType::u16,
+                  "float16 bits of teacher log-probabilities");
   const auto total = static_cast<std::int64_t>(tokens_->elements());
   if (S == 0 || total == 0) throw Error("dataset " + prefix + ": it has no tokens");
 
@@ -92,6 +103,7 @@ GptDataset::~GptDataset() = default;
 void GptDataset::check_unchanged() const {
   tokens_->check_unchanged();
   if (mask_) mask_->check_unchanged();
+  if (logp_) logp_->check_unchanged();
 }
 
 std::string GptDataset::describe(std::int64_t i) const {
@@ -113,7 +125,8 @@ std::string GptDataset::describe(std::int64_t i) const {
   return out + ")";
 }
 
-void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask) const {
+void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
+                        float* teacher_logp) const {
   if (i < 0 || i >= samples())
     throw Error("dataset " + prefix_ + ": sample " + std::to_string(i) + " out of range [0, " +
                 std::to_string(samples()) + ")");
@@ -132,6 +145,14 @@ void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask
         std::copy_n(mask_->sequence<std::uint8_t>(seq).data() + off, take, mask + n);
       else
         std::fill_n(mask + n, take, std::uint8_t(1));
+    }
+    if (teacher_logp) {
+      if (logp_) {
+        const std::uint16_t* h = logp_->sequence<std::uint16_t>(seq).data() + off;
+        for (std::int64_t k = 0; k < take; ++k) teacher_logp[n + k] = float16_value(h[k]);
+      } else {
+        std::fill_n(teacher_logp + n, take, std::numeric_limits<float>::quiet_NaN());
+      }
     }
     n += take, at += take, ++j;
   }

@@ -17,6 +17,10 @@ struct Batch {
   std::int64_t batch = 0, seq_len = 0;
   Tensor ids, targets;  // [batch * seq_len] i32
   Tensor mask;          // [batch * seq_len] f32, or undefined (every token counts)
+  // [batch * seq_len] f32: the teacher's log-probability of each label (the teacher_logp
+  // sidecar shifted with the targets; NaN where a blended dataset has none), or undefined
+  // when no dataset of the source has the sidecar.
+  Tensor teacher_logp;
 };
 
 class BatchSource {
@@ -52,7 +56,8 @@ class MockSource final : public BatchSource {
 // Micro-batches of a blend for one data-parallel rank: a step takes the next global batch of
 // micro_batch x micro_batches x ranks samples, and this rank its contiguous slice of it, so the
 // samples of a step do not depend on how many ranks share it. Targets are each window shifted
-// by one; the mask is the sidecar's, shifted with the targets (undefined for plain text). A
+// by one; the mask is the sidecar's, shifted with the targets (undefined for plain text), and
+// so are the teacher log-probabilities (undefined without a teacher_logp sidecar). A
 // dataset file that changes under the run stops it with an error naming the file
 // (GptDataset::check_unchanged), before its tokens reach a batch.
 class IndexedSource final : public BatchSource {
