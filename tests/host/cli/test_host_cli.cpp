@@ -17,6 +17,24 @@ TEST_F(HostCli, Version) {
   EXPECT_NE(r.out.find("CUDA: "), std::string::npos) << r.out;
 }
 
+// Commands that need no GPU start no CUDA: the runtime looks for the driver (libcuda) on its
+// first call, and the dynamic loader's trace (LD_DEBUG=libs, on stderr) shows any search.
+TEST_F(HostCli, CommandsWithoutAGpuLeaveTheDriverAlone) {
+  const fs::path text = dir_ / "text.txt", docs = dir_ / "docs.jsonl";
+  std::ofstream(text) << "Hello, world.\n";
+  std::ofstream(docs) << "{\"text\": \"Hello, world.\"}\n";
+  const std::string tok = "tokenize --count --input '" + text.string() + "'";
+  const std::string pre = "preprocess --format text --input '" + docs.string() +
+                          "' --output-prefix '" + (dir_ / "ds").string() + "'";
+  for (const std::string& args :
+       {std::string("--version"), std::string("--help"), std::string("plugins"), tok, pre}) {
+    Result r = run(args, "LD_DEBUG=libs");
+    EXPECT_EQ(r.rc, 0) << args << ": " << r.err;
+    EXPECT_EQ(r.err.find("libcuda.so"), std::string::npos) << args;
+    EXPECT_NE(r.err.find("libc.so"), std::string::npos) << args << ": no loader trace";
+  }
+}
+
 TEST_F(HostCli, Help) {
   Result r = run("--help");
   EXPECT_EQ(r.rc, 0) << r.err;
