@@ -194,7 +194,8 @@ std::map<std::string, Tensor> read_safetensors(const std::string& path,
   std::map<std::string, Tensor> out;
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
-    std::memcpy(t.data(), bytes.data() + data + e.begin, t.nbytes());
+    // An empty tensor has no storage (data() is null), and memcpy's pointers must not be.
+    if (t.nbytes()) std::memcpy(t.data(), bytes.data() + data + e.begin, t.nbytes());
     out.emplace(e.name, std::move(t));
   }
   return out;
