@@ -21,7 +21,7 @@ nlohmann::json parse_json_object(const std::string& raw) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(raw);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
     throw Error(std::string("expected one JSON object per line: ") + e.what());
   }
   if (!j.is_object()) throw Error("expected a JSON object, found " + std::string(j.type_name()));
