@@ -67,8 +67,8 @@ Tensor Tensor::from_floats(const std::vector<float>& values, Shape shape, DType 
   Tensor host = empty(shape, dtype);
   std::size_t n = values.size();
   switch (dtype) {
-    case DType::f32:
-      std::memcpy(host.data(), values.data(), n * 4);
+    case DType::f32:  // an empty tensor has no storage, and memcpy takes no null pointer
+      if (n) std::memcpy(host.data(), values.data(), n * 4);
       break;
     case DType::bf16:
       for (std::size_t i = 0; i < n; ++i) host.data_as<bf16>()[i] = float_to_bf16(values[i]);
