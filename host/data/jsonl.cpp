@@ -21,8 +21,15 @@ nlohmann::json parse_json_object(const std::string& raw) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(raw);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
-    throw Error(std::string("expected one JSON object per line: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number beyond a double
+    // Python's json.dumps writes float("nan") as NaN: name the cause.
+    const std::string what = e.what();
+    const bool non_finite =
+        (what.find("invalid literal") != std::string::npos ||
+         what.find("invalid number") != std::string::npos) &&
+        (raw.find("NaN") != std::string::npos || raw.find("Infinity") != std::string::npos);
+    throw Error("expected one JSON object per line: " + what +
+                (non_finite ? " (NaN and Infinity are not JSON numbers)" : ""));
   }
   if (!j.is_object()) throw Error("expected a JSON object, found " + std::string(j.type_name()));
   return j;
