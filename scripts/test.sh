@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 ctest --test-dir build --output-on-failure -j2
-# A short libFuzzer run of the tokenizer round trip (the longer ones are run by hand).
-bash scripts/fuzz.sh 60
+# A short libFuzzer run of every target, 25 s each (the longer ones are run by hand).
+bash scripts/fuzz.sh 25

@@ -70,15 +70,25 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   if (!v.contains("shape") || !v["shape"].is_array())
     refuse(path, t + "shape missing or not a list");
   // The element count; a product past the data's size cannot fit, so it stops there (before
-  // it could overflow).
-  std::uint64_t count = 1;
+  // it could overflow). A zero dimension makes it 0 whatever the others are, so their product
+  // (the shape's numel before the zero) is kept apart: past int64 no Tensor can hold the shape.
+  constexpr std::uint64_t kMaxCount = std::numeric_limits<std::int64_t>::max();
+  std::uint64_t count = 1, nonzero = 1;
+  bool nonzero_fits = true;
   for (const auto& d : v["shape"]) {
     if (!d.is_number_unsigned())
       refuse(path, t + "shape " + v["shape"].dump() + " has a dimension that is not a count");
     const std::uint64_t n = d.get<std::uint64_t>();
-    e.shape.push_back(static_cast<std::int64_t>(std::min<std::uint64_t>(n, data_size + 1)));
+    e.shape.push_back(static_cast<std::int64_t>(n));  // checked below before it is used
     count = (n != 0 && count > data_size / n) ? data_size + 1 : count * n;
+    if (n != 0 && nonzero_fits) {
+      nonzero_fits = nonzero <= kMaxCount / n;
+      nonzero *= nonzero_fits ? n : 1;
+    }
   }
+  if (count == 0 && !nonzero_fits)
+    refuse(path, t + "shape " + v["shape"].dump() +
+                     " has dimensions whose product is past 2^63 - 1 (no tensor has that shape)");
   const auto& o = v.contains("data_offsets") ? v["data_offsets"] : nlohmann::json();
   if (!o.is_array() || o.size() != 2 || !o[0].is_number_unsigned() || !o[1].is_number_unsigned())
     refuse(path, t + "expected data_offsets [begin, end], found " + o.dump());
@@ -194,7 +204,8 @@ std::map<std::string, Tensor> read_safetensors(const std::string& path,
   std::map<std::string, Tensor> out;
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
-    std::memcpy(t.data(), bytes.data() + data + e.begin, t.nbytes());
+    // An empty tensor has no storage (data() is null), and memcpy's pointers must not be.
+    if (t.nbytes()) std::memcpy(t.data(), bytes.data() + data + e.begin, t.nbytes());
     out.emplace(e.name, std::move(t));
   }
   return out;

@@ -62,12 +62,14 @@ Tensor Tensor::wrap(void* data, Shape shape, DType dtype, Device device) {
 Tensor Tensor::from_floats(const std::vector<float>& values, Shape shape, DType dtype,
                            Device device) {
   if (static_cast<std::int64_t>(values.size()) != shape_numel(shape))
-    throw Error("Tensor::from_floats: " + std::to_string(values.size()) +
-                " values for shape " + shape_str(shape));
+    throw Error("Tensor::from_floats: " + std::to_string(values.size()) + " values for shape " +
+                shape_str(shape));
   Tensor host = empty(shape, dtype);
   std::size_t n = values.size();
   switch (dtype) {
-    case DType::f32: std::memcpy(host.data(), values.data(), n * 4); break;
+    case DType::f32:  // an empty tensor has no storage, and memcpy takes no null pointer
+      if (n) std::memcpy(host.data(), values.data(), n * 4);
+      break;
     case DType::bf16:
       for (std::size_t i = 0; i < n; ++i) host.data_as<bf16>()[i] = float_to_bf16(values[i]);
       break;
@@ -139,7 +141,9 @@ Tensor Tensor::to(Device device) const {
   return t;
 }
 
-Tensor Tensor::clone() const { return to(device_); }
+Tensor Tensor::clone() const {
+  return to(device_);
+}
 
 void Tensor::copy_from(const Tensor& src) {
   if (src.shape_ != shape_ || src.dtype_ != dtype_)
@@ -156,11 +160,21 @@ std::vector<float> Tensor::to_floats() const {
   std::vector<float> out(static_cast<std::size_t>(numel()));
   for (std::size_t i = 0; i < out.size(); ++i) {
     switch (dtype_) {
-      case DType::f32: out[i] = host.data_as<float>()[i]; break;
-      case DType::bf16: out[i] = bf16_to_float(host.data_as<bf16>()[i]); break;
-      case DType::i32: out[i] = float(host.data_as<std::int32_t>()[i]); break;
-      case DType::i64: out[i] = float(host.data_as<std::int64_t>()[i]); break;
-      case DType::u8: out[i] = float(host.data_as<std::uint8_t>()[i]); break;
+      case DType::f32:
+        out[i] = host.data_as<float>()[i];
+        break;
+      case DType::bf16:
+        out[i] = bf16_to_float(host.data_as<bf16>()[i]);
+        break;
+      case DType::i32:
+        out[i] = float(host.data_as<std::int32_t>()[i]);
+        break;
+      case DType::i64:
+        out[i] = float(host.data_as<std::int64_t>()[i]);
+        break;
+      case DType::u8:
+        out[i] = float(host.data_as<std::uint8_t>()[i]);
+        break;
     }
   }
   return out;
@@ -177,10 +191,12 @@ std::string Tensor::str() const {
 
 void check_dtype(const Tensor& t, DType d, const char* what) {
   if (t.dtype() != d)
-    throw Error(std::string(what) + ": expected " + std::string(dtype_name(d)) + ", got " + t.str());
+    throw Error(std::string(what) + ": expected " + std::string(dtype_name(d)) + ", got " +
+                t.str());
 }
 void check_device(const Tensor& t, Device d, const char* what) {
-  if (!(t.device() == d)) throw Error(std::string(what) + ": expected on " + d.str() + ", got " + t.str());
+  if (!(t.device() == d))
+    throw Error(std::string(what) + ": expected on " + d.str() + ", got " + t.str());
 }
 void check_shape(const Tensor& t, const Shape& s, const char* what) {
   if (t.shape() != s)
@@ -188,7 +204,8 @@ void check_shape(const Tensor& t, const Shape& s, const char* what) {
 }
 void check_same_device(const Tensor& a, const Tensor& b, const char* what) {
   if (!(a.device() == b.device()))
-    throw Error(std::string(what) + ": tensors on different devices: " + a.str() + " and " + b.str());
+    throw Error(std::string(what) + ": tensors on different devices: " + a.str() + " and " +
+                b.str());
 }
 
 }  // namespace vpmoe

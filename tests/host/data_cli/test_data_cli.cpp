@@ -55,6 +55,13 @@ TEST_F(DataCli, BadLinesAreNamed) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("found 4294967297"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(path("t.jsonl")));
+
+  // A number past double's range is that line's JSON error too (it escaped unnamed).
+  write("in.jsonl", "{\"text\": \"fine\"}\n{\"text\": 1e999}\n");
+  r = run("tokenize --input " + path("in.jsonl") + " --output " + path("o.jsonl"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("in.jsonl:2: expected one JSON object per line: "), std::string::npos)
+      << r.err;
 }
 
 TEST_F(DataCli, DetokenizeRefusesPartialCharactersUnlessLossy) {

@@ -104,6 +104,26 @@ TEST_F(Safetensors, ShapeThatDoesNotMatchTheBytes) {
       << negative;
 }
 
+// An empty tensor keeps its shape exactly, whatever its other dimensions; one whose other
+// dimensions multiply past int64 is refused (its numel overflowed: UBSan, with fuzz_safetensors).
+TEST_F(Safetensors, EmptyTensorShapes) {
+  const std::string p =
+      file(R"({"e": {"dtype": "F32", "shape": [1000000, 0, 3], "data_offsets": [4, 4]},
+      "a": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}})",
+           4);
+  const auto t = read_safetensors(p);
+  EXPECT_EQ(t.at("e").shape(), (Shape{1000000, 0, 3}));
+  EXPECT_EQ(t.at("e").nbytes(), 0u);
+  EXPECT_EQ(t.at("a").shape(), Shape{});
+  const std::string e = refusal(file(R"({"e": {"dtype": "F32", "shape": [4294967296, 4294967296, 0],
+      "data_offsets": [0, 0]}})",
+                                     0));
+  EXPECT_NE(e.find("tensor \"e\": shape [4294967296,4294967296,0] has dimensions whose product "
+                   "is past 2^63 - 1"),
+            std::string::npos)
+      << e;
+}
+
 TEST_F(Safetensors, OffsetsOutsideTheData) {
   const std::string e =
       refusal(file(R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8));

@@ -107,7 +107,7 @@ std::vector<Message> parse_conversation(std::string_view json_text, bool pipelin
   Json root;
   try {
     root = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number past double
     throw Error(std::string("conversation: not valid JSON: ") + e.what());
   }
   if (!root.is_object() || !root.contains("messages") || !root["messages"].is_array())
