@@ -151,7 +151,7 @@ TEST(TrainMpi, ReplicasAndExpertBiasesAgreeOnEveryRank) {
     const auto ps = make_parallel_state(world, 1, ep);
     auto model = build_model(c, reg, ModelTarget{Device::cpu(), false, 5, ps});
     OptimizerSet opt(c, reg, model->parameters(), ps.get());
-    Trainer trainer(c, *model, opt, *ps);
+    Trainer trainer(c, *model, opt, *ps, make_loss(c, reg));
     // Every rank its own tokens.
     MockSource data(c.tokenizer.vocab_size, 2, 8, 9 + std::uint64_t(world->rank()), Device::cpu());
     const auto before = model->state();
