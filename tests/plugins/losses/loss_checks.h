@@ -51,9 +51,9 @@ inline MicroBatch random_batch(std::mt19937& g, std::int64_t N, std::int64_t H, 
 // CE of every row of h W^T in double.
 inline Vec ce_rows(const Vec& h, const Vec& w, const std::vector<float>& targets, std::int64_t H) {
   const std::int64_t N = std::int64_t(targets.size()), V = std::int64_t(w.size()) / H;
-  Vec out(std::size_t(N));
+  Vec out(static_cast<std::size_t>(N));
   for (std::int64_t r = 0; r < N; ++r) {
-    Vec z(std::size_t(V));
+    Vec z(static_cast<std::size_t>(V));
     double mx = -INFINITY;
     for (std::int64_t v = 0; v < V; ++v) {
       double s = 0;

@@ -69,7 +69,8 @@ TEST(LossSpanCe, ASpanWithoutLabelsContributesZero) {
   for (float x : w[0]) EXPECT_TRUE(std::isfinite(x));
   // No labels in either span: every weight 0, no NaN.
   for (auto& s : b.span) s = 0;
-  for (float x : step_weights(loss, {b})[0]) EXPECT_EQ(x, 0.f);
+  const auto none = step_weights(loss, {b});
+  for (float x : none[0]) EXPECT_EQ(x, 0.f);
 }
 
 TEST(LossSpanCe, GradientMatchesFiniteDifferences) {
