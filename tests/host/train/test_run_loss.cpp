@@ -10,7 +10,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/float16.h"
 #include "host/train/run_fixture.h"
 #include "train/run.h"
 #include "vpmoe/config.h"
@@ -22,32 +21,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace host::train;
 
-// RunTest's data with span labels (masked tokens: the first half of a document analysis, the
-// rest final) and teacher log-probabilities beside them.
+// RunTest's data with span labels and teacher log-probabilities.
 class LossRunTest : public RunTest {
  protected:
   void SetUp() override {
     RunTest::SetUp();
-    for (const char* split : {"train", "valid"}) {
-      const std::string p = (dir_ / split).string();
-      IndexedDatasetReader tokens(p + "_tokens"), mask(p + "_lossmask");
-      IndexedDatasetWriter span(p + "_span", IndexedDType::u8),
-          logp(p + "_teacher_logp", IndexedDType::u16);
-      for (std::size_t d = 0; d < tokens.sequences(); ++d) {
-        const auto tok = tokens.sequence<std::int32_t>(d);
-        const auto m = mask.sequence<std::uint8_t>(d);
-        std::vector<std::uint8_t> s;
-        std::vector<std::uint16_t> l;
-        for (std::size_t i = 0; i < tok.size(); ++i) {
-          s.push_back(m[i] == 0 ? 0 : 2 * i < tok.size() ? 1 : 2);
-          l.push_back(host::data::float16_bits(-double(tok[i] % 97) / 16.0));
-        }
-        span.add_document(std::span<const std::uint8_t>(s));
-        logp.add_document(std::span<const std::uint16_t>(l));
-      }
-      span.commit();
-      logp.commit();
-    }
+    add_span_and_teacher_logp();
   }
 
   std::vector<nlohmann::json> steps(const std::string& run) {
