@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   auto model = build_model(c, reg, ModelTarget{dev, true, c.run.seed});
   OptimizerSet opt(c, reg, model->parameters());
   const auto ps = single_process_state();
-  Trainer trainer(c, *model, opt, *ps);
+  Trainer trainer(c, *model, opt, *ps, make_loss(c, reg));
   const std::int64_t B = c.train.micro_batch_size, T = c.attention.max_sequence_length;
   const int k = c.train.global_batch_size / c.train.micro_batch_size;
   // [data] source: mock tokens, or real text (an indexed dataset: scripts/bench-train-step.sh).

@@ -1,4 +1,5 @@
 // vpmoe-host synth-arithmetic --output FILE.jsonl [--count N] [--seed S] [--max-operand M]
+//                              [--analysis]
 #include <iostream>
 
 #include "data/arithmetic.h"
@@ -16,12 +17,14 @@ int run_synth_arithmetic(const std::vector<std::string>& args, Common& common) {
       "count,n", po::value(&o.count)->value_name("N"), "conversations (default 1000)")(
       "seed", po::value(&o.seed)->value_name("S"), "the file is a function of the seed (1234)")(
       "max-operand", po::value(&o.max_operand)->value_name("M"),
-      "operands drawn from [0, M] (default 99)");
+      "operands drawn from [0, M] (default 99)")(
+      "analysis", po::bool_switch(&o.analysis),
+      "an assistant analysis message before each answer (reasoning spans)");
   add_common_options(desc, common);
   parse_command_args(args, desc, common);
   if (common.help) {
     std::cout << "Usage: vpmoe-host synth-arithmetic --output FILE.jsonl [--count N] [--seed S] "
-                 "[--max-operand M]\n\n"
+                 "[--max-operand M] [--analysis]\n\n"
               << desc;
     return kExitOk;
   }

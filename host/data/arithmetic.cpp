@@ -19,11 +19,18 @@ std::uint64_t write_arithmetic(const ArithmeticOptions& o) {
     const int op = int(g.below(3));
     const std::int64_t r = op == 0 ? a + b : op == 1 ? a - b : a * b;
     const std::string q = std::to_string(a) + " " + ops[op] + " " + std::to_string(b);
-    const nlohmann::json line = {{"messages",
-                                  {{{"role", "user"}, {"content", "What is " + q + "?"}},
-                                   {{"role", "assistant"},
-                                    {"channel", "final"},
-                                    {"content", q + " = " + std::to_string(r)}}}}};
+    nlohmann::json messages = nlohmann::json::array();
+    messages.push_back({{"role", "user"}, {"content", "What is " + q + "?"}});
+    if (o.analysis) {
+      const char* verbs[] = {"Add", "Subtract", "Multiply"};
+      messages.push_back({{"role", "assistant"},
+                          {"channel", "analysis"},
+                          {"content", std::string(verbs[op]) + " " + std::to_string(a) + " and " +
+                                          std::to_string(b) + "."}});
+    }
+    messages.push_back(
+        {{"role", "assistant"}, {"channel", "final"}, {"content", q + " = " + std::to_string(r)}});
+    const nlohmann::json line = {{"messages", messages}};
     out.out() << line.dump() << "\n";
   }
   out.commit();

@@ -51,6 +51,12 @@ bool BlendedDataset::has_teacher_logp() const {
   return false;
 }
 
+bool BlendedDataset::has_span() const {
+  for (const auto& d : datasets_)
+    if (d->has_span()) return true;
+  return false;
+}
+
 std::vector<std::int64_t> BlendedDataset::counts() const {
   return counts_;
 }
@@ -63,8 +69,9 @@ int BlendedDataset::dataset_of(std::int64_t i) const {
 }
 
 void BlendedDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
-                            float* teacher_logp) const {
-  datasets_[std::size_t(dataset_of(i))]->window(local_[std::size_t(i)], tokens, mask, teacher_logp);
+                            float* teacher_logp, std::uint8_t* span) const {
+  datasets_[std::size_t(dataset_of(i))]->window(local_[std::size_t(i)], tokens, mask, teacher_logp,
+                                                span);
 }
 
 std::string BlendedDataset::describe(std::int64_t i) const {

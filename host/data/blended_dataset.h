@@ -21,8 +21,10 @@ class BlendedDataset {
   bool has_loss_mask() const;
   // Any dataset has a teacher_logp sidecar (the others give NaN: no teacher value).
   bool has_teacher_logp() const;
+  // Any dataset has a span sidecar (the others give span 0: prompt, in no span term).
+  bool has_span() const;
   void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
-              float* teacher_logp = nullptr) const;
+              float* teacher_logp = nullptr, std::uint8_t* span = nullptr) const;
   // The dataset global sample i comes from (an index of datasets()).
   int dataset_of(std::int64_t i) const;
   // "blend sample i: " + its dataset's GptDataset::describe.

@@ -41,6 +41,7 @@ GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int
       throw Error("dataset " + prefix + ": found " + prefix + "_tokens.bin/.idx but not " + prefix +
                   "_lossmask.bin/.idx (the Harmony loss-mask sidecar)");
     mask_ = std::make_unique<IndexedDatasetReader>(prefix + "_lossmask");
+    if (exists(prefix + "_span")) span_ = std::make_unique<IndexedDatasetReader>(prefix + "_span");
   } else {
     throw Error("dataset " + prefix + ": expected " + prefix + ".bin/.idx (text) or " + prefix +
                 "_tokens.bin/.idx with " + prefix + "_lossmask.bin/.idx (Harmony); found neither");
@@ -65,6 +66,7 @@ GptDataset::GptDataset(const std::string& prefix, std::int64_t seq_len, std::int
                   " (a sidecar must match its token dataset)");
   };
   if (mask_) check_sidecar(*mask_, prefix + "_lossmask", IndexedDType::u8, "the loss mask");
+  if (span_) check_sidecar(*span_, prefix + "_span", IndexedDType::u8, "the span labels");
   if (logp_)
     check_sidecar(*logp_, prefix + "_teacher_logp", IndexedDType::u16,
                   "float16 bits of teacher log-probabilities");
@@ -104,6 +106,7 @@ void GptDataset::check_unchanged() const {
   tokens_->check_unchanged();
   if (mask_) mask_->check_unchanged();
   if (logp_) logp_->check_unchanged();
+  if (span_) span_->check_unchanged();
 }
 
 std::string GptDataset::describe(std::int64_t i) const {
@@ -126,7 +129,7 @@ std::string GptDataset::describe(std::int64_t i) const {
 }
 
 void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
-                        float* teacher_logp) const {
+                        float* teacher_logp, std::uint8_t* span) const {
   if (i < 0 || i >= samples())
     throw Error("dataset " + prefix_ + ": sample " + std::to_string(i) + " out of range [0, " +
                 std::to_string(samples()) + ")");
@@ -153,6 +156,12 @@ void GptDataset::window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask
       } else {
         std::fill_n(teacher_logp + n, take, std::numeric_limits<float>::quiet_NaN());
       }
+    }
+    if (span) {
+      if (span_)
+        std::copy_n(span_->sequence<std::uint8_t>(seq).data() + off, take, span + n);
+      else
+        std::fill_n(span + n, take, std::uint8_t(0));
     }
     n += take, at += take, ++j;
   }

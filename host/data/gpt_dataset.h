@@ -6,7 +6,8 @@
 // never reorders its start (a run of N steps is the prefix of one of 2N). PREFIX is either a plain
 // dataset (PREFIX.bin/.idx, every label counts) or the Harmony sidecars (PREFIX_tokens +
 // PREFIX_lossmask); either may have PREFIX_teacher_logp beside it (float16 bits in a uint16
-// dataset, one per token, as `preprocess --format tokens` writes it).
+// dataset, one per token, as `preprocess --format tokens` writes it), and the Harmony layout
+// PREFIX_span (uint8 span labels: 0 prompt, 1 analysis, 2 final).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -47,12 +48,13 @@ class GptDataset {
   int epochs() const { return epochs_; }
   bool has_loss_mask() const { return mask_ != nullptr; }
   bool has_teacher_logp() const { return logp_ != nullptr; }
+  bool has_span() const { return span_ != nullptr; }
   const std::string& prefix() const { return prefix_; }
   // The seq_len + 1 tokens of the i-th sample (in shuffled order), their loss mask (all ones
-  // without a sidecar) and their teacher log-probabilities (NaN without a sidecar); mask and
-  // teacher_logp may be null.
+  // without a sidecar), their teacher log-probabilities (NaN without a sidecar) and their span
+  // labels (0 without a sidecar); mask, teacher_logp and span may be null.
   void window(std::int64_t i, std::int32_t* tokens, std::uint8_t* mask,
-              float* teacher_logp = nullptr) const;
+              float* teacher_logp = nullptr, std::uint8_t* span = nullptr) const;
   // "PREFIX sample i (stream tokens [a, b), documents d, ...)": where a window's tokens come
   // from, for a report about a bad batch.
   std::string describe(std::int64_t i) const;
@@ -64,7 +66,7 @@ class GptDataset {
   std::string prefix_;
   std::int64_t seq_len_;
   int epochs_ = 1;
-  std::unique_ptr<IndexedDatasetReader> tokens_, mask_, logp_;
+  std::unique_ptr<IndexedDatasetReader> tokens_, mask_, logp_, span_;
   std::vector<std::int32_t> doc_order_;  // sequence ids of every epoch, shuffled
   std::vector<std::int64_t> doc_start_;  // stream offset of doc_order_[j]; one past the end
   std::vector<std::int64_t> shuffle_;    // sample permutation

@@ -94,21 +94,26 @@ Batch IndexedSource::next() {
                 " samples; micro-batch " + std::to_string(index_) + " needs samples up to " +
                 std::to_string(first + B));
   check_unchanged(first);
-  const bool masked = blend_->has_loss_mask(), kd = blend_->has_teacher_logp();
+  const bool masked = blend_->has_loss_mask(), kd = blend_->has_teacher_logp(),
+             spans = blend_->has_span();
   std::vector<std::int32_t> w(std::size_t(T + 1));
   std::vector<std::uint8_t> wm(std::size_t(T + 1));
   std::vector<float> wl(kd ? std::size_t(T + 1) : 0);
-  std::vector<float> ids(std::size_t(B * T)), targets(std::size_t(B * T)), mask, logp;
+  std::vector<std::uint8_t> ws(spans ? std::size_t(T + 1) : 0);
+  std::vector<float> ids(std::size_t(B * T)), targets(std::size_t(B * T)), mask, logp, span;
   if (masked) mask.resize(std::size_t(B * T));
   if (kd) logp.resize(std::size_t(B * T));
+  if (spans) span.resize(std::size_t(B * T));
   for (std::int64_t b = 0; b < B; ++b) {
-    blend_->window(first + b, w.data(), wm.data(), kd ? wl.data() : nullptr);
+    blend_->window(first + b, w.data(), wm.data(), kd ? wl.data() : nullptr,
+                   spans ? ws.data() : nullptr);
     for (std::int64_t t = 0; t < T; ++t) {
       const std::size_t at = std::size_t(b * T + t);
       ids[at] = float(w[std::size_t(t)]);
       targets[at] = float(w[std::size_t(t + 1)]);
       if (masked) mask[at] = float(wm[std::size_t(t + 1)]);
       if (kd) logp[at] = wl[std::size_t(t + 1)];  // the label's: token t + 1's value
+      if (spans) span[at] = float(ws[std::size_t(t + 1)]);
     }
   }
   check_unchanged(first);
@@ -119,6 +124,7 @@ Batch IndexedSource::next() {
   out.targets = Tensor::from_floats(targets, {B * T}, DType::i32, device_);
   if (masked) out.mask = Tensor::from_floats(mask, {B * T}, DType::f32, device_);
   if (kd) out.teacher_logp = Tensor::from_floats(logp, {B * T}, DType::f32, device_);
+  if (spans) out.span = Tensor::from_floats(span, {B * T}, DType::u8, device_);
   return out;
 }
 

@@ -21,6 +21,10 @@ struct Batch {
   // sidecar shifted with the targets; NaN where a blended dataset has none), or undefined
   // when no dataset of the source has the sidecar.
   Tensor teacher_logp;
+  // [batch * seq_len] u8: the span label of each label (the PREFIX_span sidecar shifted with the
+  // targets: 0 prompt, 1 analysis, 2 final; 0 for a blended dataset without one), or undefined
+  // when no dataset of the source has the sidecar.
+  Tensor span;
 };
 
 class BatchSource {
@@ -34,6 +38,9 @@ class BatchSource {
   virtual std::string describe(std::uint64_t position) const {
     return "micro-batch " + std::to_string(position);
   }
+  // Whether the batches carry span labels / teacher log-probabilities (for the loss plugin).
+  virtual bool has_span() const { return false; }
+  virtual bool has_teacher_logp() const { return false; }
 };
 
 // Token t of sequence s of micro-batch i: a function of (seed, i, s, t) only; targets are the
@@ -57,7 +64,8 @@ class MockSource final : public BatchSource {
 // micro_batch x micro_batches x ranks samples, and this rank its contiguous slice of it, so the
 // samples of a step do not depend on how many ranks share it. Targets are each window shifted
 // by one; the mask is the sidecar's, shifted with the targets (undefined for plain text), and
-// so are the teacher log-probabilities (undefined without a teacher_logp sidecar). A
+// so are the teacher log-probabilities (undefined without a teacher_logp sidecar) and the span
+// labels (undefined without a span sidecar). A
 // dataset file that changes under the run stops it with an error naming the file
 // (GptDataset::check_unchanged), before its tokens reach a batch.
 class IndexedSource final : public BatchSource {
@@ -71,6 +79,8 @@ class IndexedSource final : public BatchSource {
   std::string describe(std::uint64_t position) const override;
   // Global batches available.
   std::int64_t steps() const;
+  bool has_span() const override { return blend_->has_span(); }
+  bool has_teacher_logp() const override { return blend_->has_teacher_logp(); }
 
  private:
   std::int64_t first_sample(std::uint64_t position) const;  // of the micro-batch at position

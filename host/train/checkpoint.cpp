@@ -32,6 +32,22 @@ std::string step_name(std::int64_t iteration) {
 }
 
 // Global shapes: a checkpoint of another ep size still fits.
+// The loss plugin's state from state.json: restored when the checkpoint was written with the
+// same loss; otherwise (another loss, or a checkpoint from before [plugins] loss) the loss
+// starts from its initial state, with a warning when it has state to lose.
+void load_loss_state(const nlohmann::json& j, Loss& loss) {
+  const nlohmann::json l = j.value("loss", nlohmann::json::object());
+  const std::string saved = l.value("name", std::string());
+  if (saved == loss.spec_name()) {
+    loss.load_state(l.value("state", std::map<std::string, double>{}));
+    return;
+  }
+  if (!loss.state().empty())
+    log::warn("checkpoint: its loss is " + (saved.empty() ? std::string("not recorded") : saved) +
+              ", this run's " + loss.spec_name() + ": " + loss.spec_name() +
+              " starts from its initial state");
+}
+
 nlohmann::json shapes_of(model::GptModel& m, int ep) {
   nlohmann::json j = nlohmann::json::object();
   for (Parameter* p : m.parameters()) j[p->name] = global_shape(*p, ep);
@@ -215,6 +231,9 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p) {
   j["skipped_nonfinite"] = c.skipped_nonfinite;
   j["skipped_spiky"] = c.skipped_spiky;
   j["spike_reference"] = {{"steps", c.spike_seen}, {"max_loss", c.spike_reference}};
+  // The loss plugin's state (the running mean's sum and count): doubles, which the JSON keeps
+  // bit for bit (shortest round-trip form).
+  j["loss"] = {{"name", p.trainer->loss().spec_name()}, {"state", p.trainer->loss().state()}};
   j["data_position"] = p.data ? p.data->position() : 0;
   j["micro_batches"] = p.micro_batches;
   j["consumed_samples"] = c.iteration * p.global_batch;
@@ -367,6 +386,7 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   c.spike_seen = spike.value("steps", std::int64_t(0));
   c.spike_reference = spike.value("max_loss", 0.0);
   p.trainer->set_counters(c);
+  load_loss_state(j, p.trainer->loss());
   // Positions count micro-batches: a layout with another count per step continues at the same
   // step of the global sample order.
   const std::uint64_t saved_k = j.value("micro_batches", std::uint64_t(p.micro_batches));

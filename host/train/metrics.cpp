@@ -103,6 +103,8 @@ void MetricsLog::step(const StepRecord& r) {
                         {"moe_load_min", m.load.min},
                         {"moe_load_max", m.load.max}};
     if (r.mfu) j["mfu"] = *r.mfu;
+    if (m.loss_reasoning) j["loss_reasoning"] = num(*m.loss_reasoning);
+    if (m.loss_final) j["loss_final"] = num(*m.loss_final);
     if (m.rerun != Rerun::none) {  // the step was re-run: why, and how it ended
       j["rerun"] = m.rerun == Rerun::transient ? "transient" : "skipped";
       j["anomaly"] = anomaly_key(m.anomaly);
@@ -123,15 +125,20 @@ void MetricsLog::step(const StepRecord& r) {
         {"train/skipped_total", double(r.skipped_total)},
         {"moe/load_cv", m.load.cv}};
     if (r.mfu) v.push_back({"perf/mfu", *r.mfu});
+    if (m.loss_reasoning) v.push_back({"train/loss_reasoning", *m.loss_reasoning});
+    if (m.loss_final) v.push_back({"train/loss_final", *m.loss_final});
     if (r.gpus > 1) v.push_back({"perf/comm_wait_share", r.parallel.comm_wait_share});
     tb_->scalars(r.step, v);
   }
 #endif
   if (r.step % interval_ == 0 || r.step == total_) {
-    std::string line = "step " + std::to_string(r.step) + "/" + std::to_string(total_) +
-                       " | loss " + fmt("%.4f", m.loss) + " | lr " + fmt("%.3e", m.lr) +
-                       " | grad norm " + fmt("%.3f", m.grad_norm) + " | " +
-                       fmt("%.0f", tokens_per_s_) + " tok/s";
+    std::string line =
+        "step " + std::to_string(r.step) + "/" + std::to_string(total_) + " | loss " +
+        fmt("%.4f", m.loss) +
+        (m.loss_reasoning ? " (reasoning " + fmt("%.4f", *m.loss_reasoning) + ")" : std::string()) +
+        (m.loss_final ? " (final " + fmt("%.4f", *m.loss_final) + ")" : std::string()) + " | lr " +
+        fmt("%.3e", m.lr) + " | grad norm " + fmt("%.3f", m.grad_norm) + " | " +
+        fmt("%.0f", tokens_per_s_) + " tok/s";
     if (r.gpus > 1) line += " (" + fmt("%.0f", tokens_per_s_ / r.gpus) + " per GPU)";
     line += " | " + fmt("%.2f", r.tflops) + " TFLOP/s";
     if (r.gpus > 1) {

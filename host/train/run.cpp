@@ -84,11 +84,18 @@ RunResult train_run(const Config& c, const Registry& reg, const RunOptions& o) {
             std::to_string(T) + " tokens per step");
   auto model = build_model(c, reg, ModelTarget{device, bf16, c.run.seed, ps});
   OptimizerSet opt(c, reg, model->parameters(), ps.get());
-  Trainer trainer(c, *model, opt, *ps);
-  if (o.fault_hook) trainer.set_fault_hook(o.fault_hook);
-
   std::unique_ptr<BatchSource> train =
       make_train_source(c, c.train.train_iters, k, dp->rank(), dp->size(), device);
+  std::unique_ptr<Loss> loss = make_loss(c, reg);
+  try {
+    loss->check_inputs(train->has_span(), train->has_teacher_logp());
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    c.fail("plugins.loss", e.what());
+  }
+  Trainer trainer(c, *model, opt, *ps, std::move(loss));
+  if (o.fault_hook) trainer.set_fault_hook(o.fault_hook);
   std::unique_ptr<BatchSource> valid;
   if (c.data.eval_interval > 0 && !c.data.valid_paths.empty()) {
     auto blend =

@@ -25,6 +25,22 @@ std::vector<std::vector<Parameter*>> checked_stages(model::GptModel& m) {
   return stages;
 }
 
+// A micro-batch's side data on the host, for the loss plugin and the span metrics.
+struct SideData {
+  std::int64_t tokens = 0;
+  std::vector<float> mask, teacher_logp;
+  std::vector<std::uint8_t> span;
+  explicit SideData(const Batch& b) : tokens(b.batch * b.seq_len) {
+    if (b.mask.defined()) mask = b.mask.to_floats();
+    if (b.teacher_logp.defined()) teacher_logp = b.teacher_logp.to_floats();
+    if (b.span.defined()) {
+      const std::vector<float> s = b.span.to_floats();
+      span.assign(s.begin(), s.end());
+    }
+  }
+  LossInputs inputs() const { return LossInputs{tokens, mask, span, teacher_logp}; }
+};
+
 // The model calls the grad sync after each backward stage while this lives.
 struct HookArmed {
   model::GptModel& m;
@@ -36,17 +52,32 @@ struct HookArmed {
 
 }  // namespace
 
-Trainer::Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps)
+Trainer::Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps,
+                 std::unique_ptr<Loss> loss)
     : c_(c),
       model_(m),
       opt_(opt),
       ps_(ps),
       dp_(*ps.dp),
       params_(m.parameters()),
+      loss_(std::move(loss)),
       grad_sync_(checked_stages(m), ps,
                  GradSyncOptions{c.parallel.ddp_bucket_size, c.parallel.overlap_grad_reduce}) {
+  if (!loss_) throw Error("trainer: no loss");
   for (auto& layer : m.layers())
     if (auto* moe = dynamic_cast<moe::MoeLayer*>(&layer->ffn())) moe_.push_back(moe);
+}
+
+std::unique_ptr<Loss> make_loss(const Config& c, const Registry& reg) {
+  BuildArgs a;
+  a.config = &c;
+  try {
+    return reg.create<Loss>(c.plugins.loss, a);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const Error& e) {
+    c.fail("plugins.loss", e.what());
+  }
 }
 
 StepMetrics Trainer::accumulate(BatchSource& data, int k) {
@@ -56,23 +87,55 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
   m.iteration = iteration_;
   const float scale = 1.f / float(k);
   positions_.clear();
+  // The step's micro-batches first: the loss's totals are those of the whole global batch
+  // (every micro-batch, every dp rank), so each label's weight is final before any backward.
+  std::vector<Batch> batches;
+  std::vector<SideData> side;
   for (int i = 0; i < k; ++i) {
     positions_.push_back(data.position());
-    const Batch b = data.next();
+    batches.push_back(data.next());
+    side.emplace_back(batches.back());
+  }
+  std::vector<double> totals(std::size_t(loss_->num_totals()), 0.0);
+  for (const SideData& s : side) loss_->add_totals(s.inputs(), totals);
+  if (!totals.empty() && runs_collectives(dp_)) dp_.all_reduce_sum(std::span<double>(totals));
+  loss_->begin_step(totals);
+  // GradSync divides the summed grads by dp: each rank's objective is dp x its share of L, and
+  // so is its loss before the dp mean.
+  const float dp_scale = float(dp_.size());
+  const bool spans = !side.front().span.empty();
+  double span_sums[4] = {0, 0, 0, 0};  // CE sum and label count: reasoning, final
+  std::vector<float> w, row_loss;
+  for (int i = 0; i < k; ++i) {
+    const Batch& b = batches[std::size_t(i)];
+    const SideData& s = side[std::size_t(i)];
+    w.assign(std::size_t(s.tokens), 0.f);
+    loss_->weights(s.inputs(), w);
     Context ctx{b.ids.device(), b.batch, b.seq_len, true, double(scale)};
+    std::vector<float>* rows = spans ? &row_loss : nullptr;
     ops::CrossEntropyStats st;
     if (i + 1 == k) {
       // The grads become final during the last backward: its buckets can start from there.
       grad_sync_.begin();
       std::optional<HookArmed> armed;
       if (grad_sync_.overlap() && grad_sync_.reduces()) armed.emplace(model_, grad_sync_);
-      st = model_.run(ctx, b.ids, b.targets, b.mask, scale, true);
+      st = model_.run_weighted(ctx, b.ids, b.targets, w, dp_scale, true, rows);
     } else {
-      st = model_.run(ctx, b.ids, b.targets, b.mask, scale, true);
+      st = model_.run_weighted(ctx, b.ids, b.targets, w, dp_scale, true, rows);
     }
-    m.loss += st.mean() / k;
+    m.loss += st.loss_sum * dp_scale;
     m.aux_loss += model_.aux_loss() / k;
     m.tokens += b.batch * b.seq_len;
+    if (!spans) continue;
+    for (std::int64_t t = 0; t < s.tokens; ++t) {
+      const float mk = s.mask.empty() ? 1.f : s.mask[std::size_t(t)];
+      const auto label = SpanLabel(s.span[std::size_t(t)]);
+      if (!(mk > 0.f) || label == SpanLabel::prompt) continue;
+      const int at = label == SpanLabel::reasoning ? 0 : label == SpanLabel::final_answer ? 2 : -1;
+      if (at < 0) continue;
+      span_sums[at] += double(mk) * row_loss[std::size_t(t)];
+      span_sums[at + 1] += mk;
+    }
   }
   grad_sync_.finish();
   if (fault_hook_) {
@@ -80,15 +143,20 @@ StepMetrics Trainer::accumulate(BatchSource& data, int k) {
     fault_hook_(f);
   }
   local_loss_ = m.loss;
-  if (runs_collectives(dp_)) average_metrics(m);
+  if (runs_collectives(dp_)) average_metrics(m, span_sums);
+  if (spans) {
+    if (span_sums[1] > 0) m.loss_reasoning = span_sums[0] / span_sums[1];
+    if (span_sums[3] > 0) m.loss_final = span_sums[2] / span_sums[3];
+  }
   return m;
 }
 
-// The loss metrics' mean over dp; tokens are summed.
-void Trainer::average_metrics(StepMetrics& m) {
-  double sums[2] = {m.loss, m.aux_loss};
-  dp_.all_reduce_sum(std::span<double>(sums, 2));
+// The loss metrics' mean over dp; tokens and the span sums are summed.
+void Trainer::average_metrics(StepMetrics& m, std::span<double> span_sums) {
+  double sums[6] = {m.loss, m.aux_loss, span_sums[0], span_sums[1], span_sums[2], span_sums[3]};
+  dp_.all_reduce_sum(std::span<double>(sums, 6));
   m.loss = sums[0] / dp_.size(), m.aux_loss = sums[1] / dp_.size();
+  for (int i = 0; i < 4; ++i) span_sums[std::size_t(i)] = sums[i + 2];
   std::int64_t tokens = m.tokens;
   dp_.all_reduce_sum(std::span<std::int64_t>(&tokens, 1));
   m.tokens = tokens;
@@ -197,6 +265,7 @@ StepMetrics Trainer::step(BatchSource& data, int k) {
   }
   ++iteration_;
   StepMetrics m = a.m;
+  loss_->end_step();
   skipped_in_a_row_ = 0;
   spike_.taken(m.loss);
   for (moe::MoeLayer* moe : moe_) {

@@ -1,6 +1,8 @@
 #pragma once
 // One training step (spec/training.md §2): the micro-batches' forward/backward accumulated
-// into the main grads (each loss, and the MoE aux losses, weighted 1 / micro-batches), their
+// into the main grads (the objective of the loss plugin, vpmoe/loss.h, normalised over the
+// step's global batch: its totals are summed over the micro-batches and the data-parallel
+// ranks before the first forward; the MoE aux losses weighted 1 / micro-batches), their
 // data-parallel mean (GradSync: buckets, started from the last backward), the global-norm clip, and
 // then either the update (the MoE expert-bias update from the counts summed over the dp group, then
 // every optimizer at its scheduled rate). A non-finite loss or grad norm (or a spiky loss, with
@@ -8,6 +10,8 @@
 // (train/rerun.h): a clean re-run is a transient fault and its step is taken; a bad one skips
 // the step and logs its samples. Too many skipped in a row stops the run with an error.
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "model/gpt_model.h"
@@ -18,14 +22,18 @@
 #include "train/rerun.h"
 #include "vpmoe/comm.h"
 #include "vpmoe/error.h"
+#include "vpmoe/loss.h"
 #include "vpmoe/parallel.h"
 
 namespace vpmoe::host::train {
 
 struct StepMetrics {
   std::int64_t iteration = 0;  // this step's index, skipped steps included
-  double loss = 0;             // mean over micro-batches (and dp ranks) of the loss-masked mean
-  double aux_loss = 0;         // the MoE aux losses, averaged the same way
+  double loss = 0;             // the loss plugin's objective over the step's global batch
+  double aux_loss = 0;         // the MoE aux losses, averaged over micro-batches and dp ranks
+  // With span labels: the mean CE over the global batch's reasoning (span 1) and final (span
+  // 2) labels whose loss mask is > 0; empty without span labels or with no such label.
+  std::optional<double> loss_reasoning, loss_final;
   double grad_norm = 0;
   double lr = 0;  // the matrix group's (the first group's when there is none)
   bool skipped = false;
@@ -53,8 +61,10 @@ struct TrainerCounters {
 
 class Trainer {
  public:
-  // ps: the run's process groups (single_process_state() for one process).
-  Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps);
+  // ps: the run's process groups (single_process_state() for one process); loss: the
+  // objective ([plugins] loss, make_loss).
+  Trainer(const Config& c, model::GptModel& m, OptimizerSet& opt, const ParallelState& ps,
+          std::unique_ptr<Loss> loss);
   // Forward/backward of k micro-batches into the (zeroed) main grads, averaged over dp; loss
   // and aux in the metrics. The grads are left for the caller (step() goes on to the update).
   StepMetrics accumulate(BatchSource& data, int k);
@@ -76,18 +86,21 @@ class Trainer {
   // Loss-masked mean loss of k micro-batches without backward (validation).
   double evaluate(BatchSource& data, int k);
   const GradSync& grad_sync() const { return grad_sync_; }
+  Loss& loss() { return *loss_; }
+  const Loss& loss() const { return *loss_; }
 
  private:
   struct Attempt;
   Attempt attempt(BatchSource& data, int k, int number);
   StepMetrics skip(const Attempt& first, const Attempt& again, const BatchSource& data);
-  void average_metrics(StepMetrics& m);
+  void average_metrics(StepMetrics& m, std::span<double> span_sums);
   const Config& c_;
   model::GptModel& model_;
   OptimizerSet& opt_;
   const ParallelState& ps_;
   Comm& dp_;
   std::vector<Parameter*> params_;
+  std::unique_ptr<Loss> loss_;
   GradSync grad_sync_;
   std::vector<moe::MoeLayer*> moe_;
   std::int64_t iteration_ = 0, updates_ = 0, skipped_total_ = 0;
@@ -99,5 +112,9 @@ class Trainer {
   double local_loss_ = 0;                 // its loss on this rank, before the dp mean
   int attempt_number_ = 0;                // for the fault hook
 };
+
+// [plugins] loss built from the registry (an unknown name is refused, listing the loss plugins
+// found).
+std::unique_ptr<Loss> make_loss(const Config& c, const Registry& reg);
 
 }  // namespace vpmoe::host::train

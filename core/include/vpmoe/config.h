@@ -1,7 +1,7 @@
 #pragma once
 // run.toml as typed, validated structs: the vpMoE sections ([tokenizer] [model] [attention]
 // [tpa] [grape] [moe] [optimizer], same keys and meanings as the public vpMoE configs) plus the
-// host's run sections ([run] [plugins] [data] [train] [parallel] [checkpoint] [log]).
+// host's run sections ([run] [plugins] [loss] [data] [train] [parallel] [checkpoint] [log]).
 // Every key has a default; docs/config.md lists them. Errors are ConfigError, whose message
 // names file:line:column and the key path.
 #include <cstdint>
@@ -123,6 +123,18 @@ struct PluginsConfig {
   std::string moe_experts = "moe.experts.grouped_mlp";
   std::string optimizer_aux = "optimizer.adamw";  // parameters NorMuon does not take
   std::string tokenizer = "tokenizer.o200k_harmony";
+  std::string loss = "loss.ce";  // the training objective (vpmoe/loss.h)
+};
+
+// The objective's terms (docs/config.md [loss]), read by the loss plugins: the span weights
+// (loss.span_ce, loss.kd_weighted_ce) and the teacher-confidence weights (loss.kd_weighted_ce).
+struct LossConfig {
+  double reasoning_weight = 1.0;  // w_r: the reasoning (analysis) span's mean CE
+  double final_weight = 1.0;      // w_f: the final-answer span's mean CE
+  double kd_temperature = 1.0;    // T
+  double kd_weight_min = 0.5;     // per-token weight clipped to [min, max]
+  double kd_weight_max = 2.0;
+  std::optional<double> kd_center;  // m: a fixed number, or empty for "running"
 };
 
 struct DataConfig {
@@ -182,7 +194,7 @@ struct LogConfig {
   int interval = 1;
   std::string level = "info";  // trace | debug | info | warn | error
   bool progress = true;
-  bool json = true;  // metrics.jsonl in run.dir
+  bool json = true;          // metrics.jsonl in run.dir
   bool tensorboard = false;  // TensorBoard event files in run.dir/tensorboard
   // Dense bf16 peak per device for MFU; 0 = known by the device's name (H100/H200 989.4), none
   // on the CPU.
@@ -200,6 +212,7 @@ struct Config {
   OptimizerConfig optimizer;
   RunConfig run;
   PluginsConfig plugins;
+  LossConfig loss;
   DataConfig data;
   TrainConfig train;
   ParallelConfig parallel;

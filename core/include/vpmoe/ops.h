@@ -138,6 +138,17 @@ struct CrossEntropyStats {
 CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
                                        const Tensor& mask, float grad_scale, Tensor* dh, Tensor* dw,
                                        std::int64_t chunk_rows = 1024);
+// The same with per-row weights (host, [N]) and no mean: dh (and/or dw) get the gradient of
+// grad_scale x sum_r weight[r] * loss_r, each row's scale rounded once from
+// double(weight[r]) * grad_scale. Returns loss_sum = sum weight * loss and mask_sum = sum weight.
+// row_loss, when given, receives every row's loss (N floats, whatever its weight): the loss
+// plugins' objectives (vpmoe/loss.h) and the per-span metrics come from one fused pass.
+CrossEntropyStats linear_cross_entropy_weighted(const Tensor& h, const Tensor& w,
+                                                const Tensor& targets,
+                                                std::span<const float> weight, float grad_scale,
+                                                Tensor* dh, Tensor* dw,
+                                                std::vector<float>* row_loss = nullptr,
+                                                std::int64_t chunk_rows = 1024);
 
 // ---- reductions (out: a one-element f32 tensor on the same device) -----------------------
 void sum(const Tensor& x, Tensor& out);

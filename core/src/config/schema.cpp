@@ -111,6 +111,19 @@ void read_optimizer_name(OptimizerConfig& o, const toml::node& n, const KeyCtx& 
   o.name = v;
 }
 
+// kd_center: "running" (the running mean of the teacher log-probabilities) or a fixed number.
+void read_kd_center(LossConfig& l, const toml::node& n, const KeyCtx& k) {
+  if (n.is_string()) {
+    if (n.value<std::string>().value_or("") != "running")
+      k.fail("expected \"running\" or a number (a fixed log-probability), found " + describe(n));
+    l.kd_center.reset();
+    return;
+  }
+  if (!n.is_number())
+    k.fail("expected \"running\" or a number (a fixed log-probability), found " + describe(n));
+  l.kd_center = read_float(n, k, Range::any());
+}
+
 std::vector<Section> build() {
   using R = Range;
   std::vector<Section> s;
@@ -229,6 +242,17 @@ std::vector<Section> build() {
                   .spec_name("moe_experts", &P::moe_experts, "moe.experts")
                   .spec_name("optimizer_aux", &P::optimizer_aux, "optimizer")
                   .spec_name("tokenizer", &P::tokenizer, "tokenizer")
+                  .spec_name("loss", &P::loss, "loss")
+                  .done());
+
+  using L = LossConfig;
+  s.push_back(SectionBuilder<L>("loss", &Config::loss)
+                  .number("reasoning_weight", &L::reasoning_weight, R::at_least(0))
+                  .number("final_weight", &L::final_weight, R::at_least(0))
+                  .number("kd_temperature", &L::kd_temperature, R::above(0))
+                  .number("kd_weight_min", &L::kd_weight_min, R::at_least(0))
+                  .number("kd_weight_max", &L::kd_weight_max, R::above(0))
+                  .add("kd_center", read_kd_center)
                   .done());
 
   using D = DataConfig;

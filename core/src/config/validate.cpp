@@ -67,6 +67,17 @@ void validate_optimizer(const Config& c) {
                                                num(*o.normuon_aux_min_lr));
 }
 
+void validate_loss(const Config& c) {
+  const auto& l = c.loss;
+  if (l.reasoning_weight == 0 && l.final_weight == 0)
+    c.fail(c.origins.count("loss.final_weight") ? "loss.final_weight" : "loss.reasoning_weight",
+           "expected reasoning_weight or final_weight > 0 (the objective would be zero), found "
+           "both 0");
+  if (l.kd_weight_min > l.kd_weight_max)
+    c.fail("loss.kd_weight_min", "expected at most kd_weight_max (" + num(l.kd_weight_max) +
+                                     "), found " + num(l.kd_weight_min));
+}
+
 void validate_data(const Config& c) {
   const auto& d = c.data;
   if (d.source == "indexed" && d.paths.empty())
@@ -124,6 +135,7 @@ void validate(const Config& c) {
   validate_attention(c);
   validate_moe(c);
   validate_optimizer(c);
+  validate_loss(c);
   validate_data(c);
   validate_train(c);
   validate_parallel(c);

@@ -58,6 +58,24 @@ constexpr int kLayersAhead = 2;
 
 ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, const Tensor& targets,
                                      const Tensor& mask, float grad_scale, bool backward) {
+  return run_impl(ctx, ids, targets, backward, [&](const Tensor& h, Tensor* dh, Tensor* dw) {
+    return ops::linear_cross_entropy(h, output_.compute, targets, mask, dh ? grad_scale : 0.f, dh,
+                                     dw);
+  });
+}
+
+ops::CrossEntropyStats GptModel::run_weighted(const Context& ctx, const Tensor& ids,
+                                              const Tensor& targets, std::span<const float> weight,
+                                              float grad_scale, bool backward,
+                                              std::vector<float>* row_loss) {
+  return run_impl(ctx, ids, targets, backward, [&](const Tensor& h, Tensor* dh, Tensor* dw) {
+    return ops::linear_cross_entropy_weighted(h, output_.compute, targets, weight,
+                                              dh ? grad_scale : 0.f, dh, dw, row_loss);
+  });
+}
+
+ops::CrossEntropyStats GptModel::run_impl(const Context& ctx, const Tensor& ids,
+                                          const Tensor& targets, bool backward, const Head& head) {
   const std::int64_t N = ctx.batch * ctx.seq_len;
   check_shape(ids, {N}, "gpt model: ids");
   check_shape(targets, {N}, "gpt model: targets");
@@ -73,14 +91,12 @@ ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, cons
   Tensor h = Tensor::empty(x.shape(), act, o_.device);
   Tensor rstd = Tensor::empty({N}, DType::f32, o_.device);
   ops::rmsnorm_forward(x, final_norm_.value, float(o_.eps), h, rstd);
-  if (!backward)
-    return ops::linear_cross_entropy(h, output_.compute, targets, mask, 0.f, nullptr, nullptr);
+  if (!backward) return head(h, nullptr, nullptr);
   Tensor dh = Tensor::empty(h.shape(), act, o_.device);
   ops::CrossEntropyStats st;
   {
     VPMOE_HOST_SCOPE("lm head + loss");
-    st = ops::linear_cross_entropy(h, output_.compute, targets, mask, grad_scale, &dh,
-                                   &output_.grad);
+    st = head(h, &dh, &output_.grad);
   }
   Tensor dx = Tensor::empty(x.shape(), act, o_.device);
   ops::rmsnorm_backward(dh, x, final_norm_.value, rstd, dx, final_norm_.grad);

@@ -42,6 +42,12 @@ class GptModel {
   // MoE aux losses).
   ops::CrossEntropyStats run(const Context& ctx, const Tensor& ids, const Tensor& targets,
                              const Tensor& mask, float grad_scale, bool backward);
+  // The same with per-label weights (host, [B T]; a loss plugin's, vpmoe/loss.h) and no mean:
+  // every grad accumulates the gradient of grad_scale x sum_i weight_i CE_i. row_loss, when
+  // given, receives every label's CE (ops::linear_cross_entropy_weighted).
+  ops::CrossEntropyStats run_weighted(const Context& ctx, const Tensor& ids, const Tensor& targets,
+                                      std::span<const float> weight, float grad_scale,
+                                      bool backward, std::vector<float>* row_loss = nullptr);
   // Sum of the layers' aux losses from the last forward (already weighted by their coefficient).
   double aux_loss() const;
   // Every layer's non-parameter state (Module::state) under "layers.<l>.attention." and
@@ -51,6 +57,9 @@ class GptModel {
   std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
 
  private:
+  using Head = std::function<ops::CrossEntropyStats(const Tensor& h, Tensor* dh, Tensor* dw)>;
+  ops::CrossEntropyStats run_impl(const Context& ctx, const Tensor& ids, const Tensor& targets,
+                                  bool backward, const Head& head);
   GptOptions o_;
   std::vector<std::unique_ptr<TransformerLayer>> layers_;
   Parameter embedding_, final_norm_, output_;

@@ -8,10 +8,10 @@
 #include "vpmoe/ops.h"
 
 namespace vpmoe::ops {
+namespace {
 
-CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
-                                       const Tensor& mask, float grad_scale, Tensor* dh, Tensor* dw,
-                                       std::int64_t chunk_rows) {
+void check_args(const Tensor& h, const Tensor& w, const Tensor& targets, Tensor* dh, Tensor* dw,
+                std::int64_t chunk_rows) {
   const char* op = "linear_cross_entropy";
   if (!h.defined() || !w.defined() || !targets.defined())
     throw Error(std::string(op) + ": h, w and targets must be defined");
@@ -37,22 +37,18 @@ CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const T
     check_dtype(*dw, DType::f32, "linear_cross_entropy: dw");
     check_shape(*dw, {V, H}, "linear_cross_entropy: dw");
   }
+}
 
-  // The mask lives on the host in double: the mean needs the total over ALL rows before any
-  // backward block, and the per-block sums stay exact enough for a loss readout.
-  std::vector<float> m(static_cast<std::size_t>(N), 1.0f);
-  if (mask.defined()) {
-    check_same_device(h, mask, op);
-    check_dtype(mask, DType::f32, "linear_cross_entropy: mask");
-    if (mask.numel() != N) throw Error(std::string(op) + ": mask must be [N], got " + mask.str());
-    m = mask.to_floats();
-  }
+// m: the rows' weights; each row's gradient scale is float(double(m[r]) * row_factor).
+CrossEntropyStats run_chunks(const Tensor& h, const Tensor& w, const Tensor& targets,
+                             std::span<const float> m, double row_factor, bool backward, Tensor* dh,
+                             Tensor* dw, std::vector<float>* row_loss, std::int64_t chunk_rows) {
+  const std::int64_t N = h.size(0), V = w.size(0);
+  const Device dev = h.device();
   CrossEntropyStats st;
   for (float x : m) st.mask_sum += x;
+  if (row_loss) row_loss->assign(static_cast<std::size_t>(N), 0.f);
   if (N == 0) return st;
-
-  const bool backward = dh || dw;
-  const double inv_total = st.mask_sum > 0 ? double(grad_scale) / st.mask_sum : 0.0;
   const std::int64_t B = std::min(chunk_rows, N);
   Tensor logits_buf = Tensor::empty({B, V}, h.dtype(), dev);
   Tensor loss_buf = Tensor::empty({B}, DType::f32, dev);
@@ -66,10 +62,11 @@ CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const T
     cross_entropy_forward(logits, t_blk, loss, lse);
     std::vector<float> l = loss.to_floats();
     for (std::int64_t i = 0; i < n; ++i) st.loss_sum += double(m[r0 + i]) * l[i];
+    if (row_loss) std::copy(l.begin(), l.end(), row_loss->begin() + r0);
     if (!backward) continue;
 
     std::vector<float> rs(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) rs[i] = float(double(m[r0 + i]) * inv_total);
+    for (std::int64_t i = 0; i < n; ++i) rs[i] = float(double(m[r0 + i]) * row_factor);
     Tensor row_scale = Tensor::from_floats(rs, {n}, DType::f32, dev);
     cross_entropy_backward(logits, t_blk, lse, row_scale, logits);  // in place: dlogits
     if (dh) {
@@ -79,6 +76,43 @@ CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const T
     if (dw) gemm(logits, h_blk, *dw, true, false, 1.0f, 1.0f);
   }
   return st;
+}
+
+}  // namespace
+
+CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
+                                       const Tensor& mask, float grad_scale, Tensor* dh, Tensor* dw,
+                                       std::int64_t chunk_rows) {
+  const char* op = "linear_cross_entropy";
+  check_args(h, w, targets, dh, dw, chunk_rows);
+  const std::int64_t N = h.size(0);
+  // The mask lives on the host in double: the mean needs the total over ALL rows before any
+  // backward block, and the per-block sums stay exact enough for a loss readout.
+  std::vector<float> m(static_cast<std::size_t>(N), 1.0f);
+  if (mask.defined()) {
+    check_same_device(h, mask, op);
+    check_dtype(mask, DType::f32, "linear_cross_entropy: mask");
+    if (mask.numel() != N) throw Error(std::string(op) + ": mask must be [N], got " + mask.str());
+    m = mask.to_floats();
+  }
+  double mask_sum = 0;
+  for (float x : m) mask_sum += x;
+  const double inv_total = mask_sum > 0 ? double(grad_scale) / mask_sum : 0.0;
+  return run_chunks(h, w, targets, m, inv_total, dh || dw, dh, dw, nullptr, chunk_rows);
+}
+
+CrossEntropyStats linear_cross_entropy_weighted(const Tensor& h, const Tensor& w,
+                                                const Tensor& targets,
+                                                std::span<const float> weight, float grad_scale,
+                                                Tensor* dh, Tensor* dw,
+                                                std::vector<float>* row_loss,
+                                                std::int64_t chunk_rows) {
+  check_args(h, w, targets, dh, dw, chunk_rows);
+  if (std::int64_t(weight.size()) != h.size(0))
+    throw Error("linear_cross_entropy_weighted: " + std::to_string(weight.size()) +
+                " weights for " + std::to_string(h.size(0)) + " rows (expected one per row)");
+  return run_chunks(h, w, targets, weight, double(grad_scale), dh || dw, dh, dw, row_loss,
+                    chunk_rows);
 }
 
 }  // namespace vpmoe::ops

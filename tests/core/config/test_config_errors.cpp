@@ -17,8 +17,8 @@ TEST(ConfigErrors, SyntaxError) {
 TEST(ConfigErrors, UnknownSection) {
   EXPECT_EQ(error_of("[model]\n[modle]\nx = 1\n"),
             "t.toml:2:2: [modle]: expected one of the sections [meta], [tokenizer], [model], "
-            "[attention], [tpa], [grape], [moe], [optimizer], [run], [plugins], [data], [train], "
-            "[parallel], [checkpoint], [log], found unknown section [modle] (did you mean "
+            "[attention], [tpa], [grape], [moe], [optimizer], [run], [plugins], [loss], [data], "
+            "[train], [parallel], [checkpoint], [log], found unknown section [modle] (did you mean "
             "\"model\"?)");
 }
 
@@ -55,6 +55,39 @@ TEST(ConfigErrors, WrongType) {
             "t.toml:3:15: [plugins].paths[1]: expected a string, found an integer (2)");
   EXPECT_EQ(error_of("[model]\nnum_layers = 8.0\n"),
             "t.toml:2:14: [model].num_layers: expected an integer >= 1, found a float (8)");
+}
+
+// [loss] and [plugins] loss: every bad value names the file, line and key.
+TEST(ConfigErrors, LossSection) {
+  EXPECT_EQ(error_of("[model]\n[loss]\nreasoning_weight = -1\n"),
+            "t.toml:3:20: [loss].reasoning_weight: expected a number >= 0, found an integer (-1)");
+  EXPECT_EQ(error_of("[model]\n[loss]\nfinal_weight = \"1\"\n"),
+            "t.toml:3:16: [loss].final_weight: expected a number >= 0, found a string (\"1\")");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_temperature = 0\n"),
+            "t.toml:3:18: [loss].kd_temperature: expected a number > 0, found an integer (0)");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_weight_min = -0.5\n"),
+            "t.toml:3:17: [loss].kd_weight_min: expected a number >= 0, found a float (-0.5)");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_weight_max = 0\n"),
+            "t.toml:3:17: [loss].kd_weight_max: expected a number > 0, found an integer (0)");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_weight_min = 3\nkd_weight_max = 2\n"),
+            "t.toml:3:17: [loss].kd_weight_min: expected at most kd_weight_max (2), found 3");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_weight_min = 3\n"),
+            "t.toml:3:17: [loss].kd_weight_min: expected at most kd_weight_max (2), found 3");
+  EXPECT_EQ(error_of("[model]\n[loss]\nreasoning_weight = 0\nfinal_weight = 0\n"),
+            "t.toml:4:16: [loss].final_weight: expected reasoning_weight or final_weight > 0 (the "
+            "objective would be zero), found both 0");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_center = \"runnin\"\n"),
+            "t.toml:3:13: [loss].kd_center: expected \"running\" or a number (a fixed "
+            "log-probability), found a string (\"runnin\")");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_center = true\n"),
+            "t.toml:3:13: [loss].kd_center: expected \"running\" or a number (a fixed "
+            "log-probability), found a boolean (true)");
+  EXPECT_EQ(error_of("[model]\n[loss]\nkd_centre = 1\n"),
+            "t.toml:3:1: [loss].kd_centre: expected a key of [loss] (docs/config.md lists them), "
+            "found unknown key \"kd_centre\" (did you mean \"kd_center\"?)");
+  EXPECT_EQ(error_of("[model]\n[plugins]\nloss = \"span_ce\"\n"),
+            "t.toml:3:8: [plugins].loss: expected a spec name \"loss.<name>\" (lower_snake), "
+            "found a string (\"span_ce\")");
 }
 
 TEST(ConfigErrors, OutOfRange) {

@@ -151,6 +151,31 @@ TEST(ConfigLoad, IntegersAreAcceptedForFloatKeys) {
   EXPECT_DOUBLE_EQ(c.train.clip_grad, 0.0);
 }
 
+TEST(ConfigLoad, LossDefaultsAndValues) {
+  const Config d = parse_config("[model]\n", "t.toml");
+  EXPECT_EQ(d.plugins.loss, "loss.ce");
+  EXPECT_EQ(d.loss.reasoning_weight, 1.0);
+  EXPECT_EQ(d.loss.final_weight, 1.0);
+  EXPECT_EQ(d.loss.kd_temperature, 1.0);
+  EXPECT_EQ(d.loss.kd_weight_min, 0.5);
+  EXPECT_EQ(d.loss.kd_weight_max, 2.0);
+  EXPECT_FALSE(d.loss.kd_center);  // "running"
+  const Config c = parse_config(
+      "[model]\n[plugins]\nloss = \"loss.kd_weighted_ce\"\n[loss]\nreasoning_weight = 0.25\n"
+      "final_weight = 0\nkd_temperature = 2\nkd_weight_min = 0\nkd_weight_max = 4\n"
+      "kd_center = -1.25\n",
+      "t.toml");
+  EXPECT_EQ(c.plugins.loss, "loss.kd_weighted_ce");
+  EXPECT_EQ(c.loss.reasoning_weight, 0.25);
+  EXPECT_EQ(c.loss.final_weight, 0.0);
+  EXPECT_EQ(c.loss.kd_temperature, 2.0);
+  EXPECT_EQ(c.loss.kd_weight_min, 0.0);
+  EXPECT_EQ(c.loss.kd_weight_max, 4.0);
+  EXPECT_EQ(c.loss.kd_center, -1.25);
+  EXPECT_FALSE(parse_config("[model]\n[loss]\nkd_center = \"running\"\n", "t.toml").loss.kd_center);
+  EXPECT_EQ(parse_config("[model]\n[loss]\nkd_center = -3\n", "t.toml").loss.kd_center, -3.0);
+}
+
 TEST(ConfigLoad, CheckForSpikyLossIsOffUnlessAsked) {
   EXPECT_FALSE(parse_config("[model]\n", "t.toml").train.check_for_spiky_loss);
   EXPECT_TRUE(parse_config("[model]\n[train]\ncheck_for_spiky_loss = true\n", "t.toml")

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/float16.h"
 #include "host/train/tiny_model.h"
 #include "train/run.h"
 #include "vpmoe/indexed_dataset.h"
@@ -70,6 +71,30 @@ class RunTest : public ::testing::Test {
     const fs::path file = dir_ / (run_dir + ".toml");
     std::ofstream(file) << tiny_config_text(k);
     return load_config(file.string());
+  }
+  // Span labels (masked tokens: the first half of a document analysis, the rest final) and
+  // teacher log-probabilities beside the train and valid data, for the loss plugins.
+  void add_span_and_teacher_logp() {
+    for (const char* split : {"train", "valid"}) {
+      const std::string p = (dir_ / split).string();
+      IndexedDatasetReader tokens(p + "_tokens"), mask(p + "_lossmask");
+      IndexedDatasetWriter span(p + "_span", IndexedDType::u8),
+          logp(p + "_teacher_logp", IndexedDType::u16);
+      for (std::size_t d = 0; d < tokens.sequences(); ++d) {
+        const auto tok = tokens.sequence<std::int32_t>(d);
+        const auto m = mask.sequence<std::uint8_t>(d);
+        std::vector<std::uint8_t> s;
+        std::vector<std::uint16_t> l;
+        for (std::size_t i = 0; i < tok.size(); ++i) {
+          s.push_back(m[i] == 0 ? 0 : 2 * i < tok.size() ? 1 : 2);
+          l.push_back(host::data::float16_bits(-double(tok[i] % 97) / 16.0));
+        }
+        span.add_document(std::span<const std::uint8_t>(s));
+        logp.add_document(std::span<const std::uint16_t>(l));
+      }
+      span.commit();
+      logp.commit();
+    }
   }
   static std::string bytes(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

@@ -52,7 +52,7 @@ struct TinyTraining {
                         (distributed ? "true" : "false") + "\nddp_bucket_size = 700\n");
     model = build_model(c, reg, {Device::cpu(), false, 5});
     opt = std::make_unique<OptimizerSet>(c, reg, model->parameters(), ps.get());
-    trainer = std::make_unique<Trainer>(c, *model, *opt, *ps);
+    trainer = std::make_unique<Trainer>(c, *model, *opt, *ps, make_loss(c, reg));
   }
   std::map<std::string, std::vector<float>> weights() {
     std::map<std::string, std::vector<float>> w;

@@ -45,7 +45,7 @@ struct TinyRun {
       host::train::build_model(c, reg, {Device::cpu(), false, 5});
   host::train::OptimizerSet opt{c, reg, model->parameters()};
   std::shared_ptr<ParallelState> ps = single_process_state();
-  host::train::Trainer trainer{c, *model, opt, *ps};
+  host::train::Trainer trainer{c, *model, opt, *ps, host::train::make_loss(c, reg)};
 };
 
 }  // namespace vpmoe::testing

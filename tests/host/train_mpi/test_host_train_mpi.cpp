@@ -6,11 +6,13 @@
 // buckets, overlapped or not); the dp run's checkpoint and metrics come from rank 0 only. Every
 // rank ends with the same weights and the same expert biases. state.json lists every rank's
 // files; the ranks share out their verification, and all refuse a damaged one that another rank
-// checked. Tests named *FourRanks* run
+// checked. With loss.kd_weighted_ce and loss.span_ce on span-labelled data the same holds,
+// and the running mean in state.json is the same. Tests named *FourRanks* run
 // under mpirun -np 4, the rest under -np 2 (the TrainMpi suite under both).
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/ops_cuda/cuda_test_util.h"
 #include "data/file_hash.h"
@@ -80,7 +82,7 @@ class DataParallelRun : public MpiRunTest {
     ASSERT_EQ(dp.comm->size(), ranks) << "run under mpirun -np " << ranks;
     const int rank = dp.comm->rank();
     const RunResult many =
-        train_run(config("dp", 3, parallel + checkpoint_section("dp")), reg_, dp);
+        train_run(config("dp", 3, parallel + checkpoint_section("dp") + loss_), reg_, dp);
     EXPECT_TRUE(fs::exists(shared_ / "dp/latest"));
     expect_integrity(*dp.comm, shared_ / "dp/step_00000003");
     EXPECT_EQ(fs::exists(dir_ / "dp/metrics.jsonl"), rank == 0);
@@ -88,7 +90,7 @@ class DataParallelRun : public MpiRunTest {
 
     RunOptions single;
     single.comm = single_process_comm();
-    const RunResult one = train_run(config("dp1", 3), reg_, single);
+    const RunResult one = train_run(config("dp1", 3, loss_), reg_, single);
     ASSERT_EQ(one.losses.size(), 3u);
     ASSERT_EQ(many.losses.size(), 3u);
     for (std::size_t i = 0; i < 3; ++i)
@@ -105,7 +107,13 @@ class DataParallelRun : public MpiRunTest {
       ASSERT_TRUE(w2.count(name)) << name;
       EXPECT_LT(rel_err(w2.at(name), t), 1e-5) << name;
     }
+    // The loss plugin's state (a running mean's sums of float16 values: exact in double).
+    const auto s1 =
+        nlohmann::json::parse(bytes(dir_ / "dp1/checkpoints/step_00000003/state.json"))["loss"];
+    const auto s2 = nlohmann::json::parse(bytes(shared_ / "dp/step_00000003/state.json"))["loss"];
+    EXPECT_EQ(s1, s2);
   }
+  std::string loss_;  // [plugins] loss and [loss], for both runs
 };
 
 TEST_F(DataParallelRun, TwoRanksGiveTheUpdatesOfOne) {
@@ -119,6 +127,19 @@ TEST_F(DataParallelRun, TwoRanksWithTheDistributedOptimizerGiveTheUpdatesOfOne) 
 TEST_F(DataParallelRun, TwoRanksWithoutOverlapGiveTheUpdatesOfOne) {
   expect_updates_of_one(2,
                         "[parallel]\ndistributed_optimizer = true\noverlap_grad_reduce = false\n");
+}
+
+// The loss plugins' totals are summed over dp before the weights: the global-batch objective.
+TEST_F(DataParallelRun, TwoRanksGiveTheUpdatesOfOneWithTheKdWeightedLoss) {
+  add_span_and_teacher_logp();
+  loss_ = "[plugins]\nloss = \"loss.kd_weighted_ce\"\n[loss]\nreasoning_weight = 0.5\n";
+  expect_updates_of_one(2, "");
+}
+
+TEST_F(DataParallelRun, TwoRanksGiveTheUpdatesOfOneWithTheSpanLoss) {
+  add_span_and_teacher_logp();
+  loss_ = "[plugins]\nloss = \"loss.span_ce\"\n[loss]\nfinal_weight = 2\n";
+  expect_updates_of_one(2, "[parallel]\ndistributed_optimizer = true\n");
 }
 
 TEST_F(DataParallelRun, FourRanksWithTheDistributedOptimizerGiveTheUpdatesOfOne) {
@@ -151,7 +172,7 @@ TEST(TrainMpi, ReplicasAndExpertBiasesAgreeOnEveryRank) {
     const auto ps = make_parallel_state(world, 1, ep);
     auto model = build_model(c, reg, ModelTarget{Device::cpu(), false, 5, ps});
     OptimizerSet opt(c, reg, model->parameters(), ps.get());
-    Trainer trainer(c, *model, opt, *ps);
+    Trainer trainer(c, *model, opt, *ps, make_loss(c, reg));
     // Every rank its own tokens.
     MockSource data(c.tokenizer.vocab_size, 2, 8, 9 + std::uint64_t(world->rank()), Device::cpu());
     const auto before = model->state();

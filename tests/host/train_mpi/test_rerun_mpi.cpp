@@ -38,7 +38,7 @@ struct RankRun {
   std::unique_ptr<model::GptModel> model =
       build_model(c, reg, ModelTarget{Device::cpu(), false, 5, ps});
   OptimizerSet opt{c, reg, model->parameters(), ps.get()};
-  Trainer trainer{c, *model, opt, *ps};
+  Trainer trainer{c, *model, opt, *ps, make_loss(c, reg)};
 
   std::vector<StepMetrics> train(int steps) {
     MockSource data(c.tokenizer.vocab_size, 2, 8, 9 + std::uint64_t(world()->rank()),
