@@ -39,14 +39,17 @@ void check_args(const Tensor& h, const Tensor& w, const Tensor& targets, Tensor*
   }
 }
 
-// m: the rows' weights; each row's gradient scale is float(double(m[r]) * row_factor).
+// m: the rows' weights. Each row's gradient scale is float(double(m[r]) * f), with
+// f = grad_scale / (the sum of m) for a mean (0 when that sum is 0), else grad_scale.
 CrossEntropyStats run_chunks(const Tensor& h, const Tensor& w, const Tensor& targets,
-                             std::span<const float> m, double row_factor, bool backward, Tensor* dh,
+                             std::span<const float> m, double grad_scale, bool mean, Tensor* dh,
                              Tensor* dw, std::vector<float>* row_loss, std::int64_t chunk_rows) {
   const std::int64_t N = h.size(0), V = w.size(0);
   const Device dev = h.device();
+  const bool backward = dh || dw;
   CrossEntropyStats st;
   for (float x : m) st.mask_sum += x;
+  const double row_factor = !mean ? grad_scale : st.mask_sum > 0 ? grad_scale / st.mask_sum : 0.0;
   if (row_loss) row_loss->assign(static_cast<std::size_t>(N), 0.f);
   if (N == 0) return st;
   const std::int64_t B = std::min(chunk_rows, N);
@@ -95,10 +98,7 @@ CrossEntropyStats linear_cross_entropy(const Tensor& h, const Tensor& w, const T
     if (mask.numel() != N) throw Error(std::string(op) + ": mask must be [N], got " + mask.str());
     m = mask.to_floats();
   }
-  double mask_sum = 0;
-  for (float x : m) mask_sum += x;
-  const double inv_total = mask_sum > 0 ? double(grad_scale) / mask_sum : 0.0;
-  return run_chunks(h, w, targets, m, inv_total, dh || dw, dh, dw, nullptr, chunk_rows);
+  return run_chunks(h, w, targets, m, double(grad_scale), true, dh, dw, nullptr, chunk_rows);
 }
 
 CrossEntropyStats linear_cross_entropy_weighted(const Tensor& h, const Tensor& w,
@@ -111,8 +111,7 @@ CrossEntropyStats linear_cross_entropy_weighted(const Tensor& h, const Tensor& w
   if (std::int64_t(weight.size()) != h.size(0))
     throw Error("linear_cross_entropy_weighted: " + std::to_string(weight.size()) +
                 " weights for " + std::to_string(h.size(0)) + " rows (expected one per row)");
-  return run_chunks(h, w, targets, weight, double(grad_scale), dh || dw, dh, dw, row_loss,
-                    chunk_rows);
+  return run_chunks(h, w, targets, weight, double(grad_scale), false, dh, dw, row_loss, chunk_rows);
 }
 
 }  // namespace vpmoe::ops
