@@ -1,6 +1,7 @@
 // cuBLAS / cuBLASLt handles, per-stream workspaces and the cached cuBLASLt matmul.
 #include "ops/cuda/blas.h"
 #include "ops/cuda/cublas_lazy.h"
+#include "ops/cuda/sanitizer_marks.h"
 
 #include "device/host_profile.h"
 
@@ -216,6 +217,7 @@ bool lt_matmul(int device, cudaStream_t s, const LtProblem& p, const void* A, co
   VPMOE_CUBLAS_CHECK(lazy::cublasLtMatmul(lt_handle(device), plan->op, &alpha, A, plan->la, B,
                                           plan->lb, &beta, C, plan->lc, C, plan->lc, &plan->algo,
                                           w.ptr, w.bytes, s));
+  mark_initialized(s, C, p.m, p.n, p.ldc, p.batch, p.stride_c, ec);
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include "ops/cuda/cuda_ops.h"
 #include "ops/cuda/gemm_internal.h"
 #include "ops/cuda/gemm_wgrad_kernel.h"
+#include "ops/cuda/sanitizer_marks.h"
 #include "vpmoe/device.h"
 
 namespace vpmoe::ops::cuda {
@@ -118,6 +119,9 @@ bool run_grouped(const Tensor& like, DType ab, DType cdt, const GroupedCall& g,
     return false;
   }
   VPMOE_CUBLAS_CHECK(st);
+  for (std::size_t i = 0; i < n; ++i)
+    cuda_impl::mark_initialized(s, g.C[i], g.m[i], g.n[i], g.ldc[i], 1, 0,
+                                std::int64_t(dtype_size(cdt)));
   return true;
 }
 

@@ -471,7 +471,7 @@ TEST(OptimizerNorMuon, CudaBucketPassesOverManyParameters) {
       const Tensor w = rand_tensor(g, {counts[i], r, c});
       const float decay = 1.f - 1e-3f * float(i);
       tc.push_back({w.clone(), Tensor(), decay});
-      const Tensor cp = i % 3 ? Tensor::empty(w.shape(), DType::bf16, gpu) : Tensor();
+      const Tensor cp = i % 3 ? Tensor::zeros(w.shape(), DType::bf16, gpu) : Tensor();
       tg.push_back({w.to(gpu), cp, decay});
       one_by_one.push_back({w.to(gpu), cp.defined() ? cp.clone() : Tensor(), decay});
     }
