@@ -6,6 +6,8 @@
 // every layer's value-residual mix matters.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 

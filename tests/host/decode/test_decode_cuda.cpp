@@ -1,8 +1,10 @@
 // Incremental decode on CUDA (skips without a GPU): the model of configs/tiny.toml (head_dim
 // 16) with the same parameters on both devices. Decode's logits against the CUDA training
 // forward's (its attention multiplies in bf16, so bf16 tolerances) with the argmax equal
-// wherever the forward's top two are clearly apart, and CUDA decode against CPU decode; f32
-// and bf16 compute.
+// wherever the forward's top two are further apart than the tolerance allows to swap, and
+// CUDA decode against CPU decode; f32 and bf16 compute.
+#include <functional>
+
 #include "core/ops_cuda/cuda_test_util.h"
 #include "decode_fixture.h"
 
@@ -40,20 +42,23 @@ void check(bool bf16) {
     const Logits cpu = decode_logits(*cpu_model, ids, p, Device::cpu());
     EXPECT_LT(rel_diff(dec, fwd, B, p - 1), tol) << what << " decode vs forward, prefill " << p;
     EXPECT_LT(rel_diff(dec, cpu, B, p - 1), tol) << what << " CUDA vs CPU decode, prefill " << p;
+    // Where the forward's top two logits are further apart than twice the tolerated error,
+    // no error within it can swap them: there decode's argmax must be the forward's.
+    double scale = 0;
+    for (float y : fwd.v) scale = std::max(scale, double(std::abs(y)));
     int compared = 0;
     for (std::int64_t b = 0; b < B; ++b)
       for (std::int64_t t = p - 1; t < T; ++t) {
         const float* y = fwd.row(b, t);
         std::vector<float> sorted(y, y + fwd.V);
         std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-        const float scale = std::max(std::abs(sorted[0]), 1.f);
-        if (sorted[0] - sorted[1] < 0.1f * scale) continue;  // too close to call in bf16
+        if (sorted[0] - sorted[1] <= 2 * tol * scale) continue;
         ++compared;
         const float* x = dec.row(b, t);
         EXPECT_EQ(std::max_element(x, x + dec.V) - x, std::max_element(y, y + fwd.V) - y)
             << what << ", prefill " << p << ", row " << b << "," << t;
       }
-    EXPECT_GT(compared, 10) << what << ": rows with a clear argmax";
+    EXPECT_GT(compared, 5) << what << ": rows with a clear argmax";
   }
 }
 
