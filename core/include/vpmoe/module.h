@@ -20,6 +20,9 @@ struct Context {
   // Gradient weight of losses a module adds itself (the MoE aux loss): the trainer's loss
   // scaling, e.g. 1 / micro-batches, so they average like the main loss.
   double aux_loss_scale = 1.0;
+  // Absolute position of the call's first token: 0 in training; in decode (KV cache) the
+  // tokens already cached, so positional encodings act at positions position .. + seq_len - 1.
+  std::int64_t position = 0;
 };
 
 class Module {

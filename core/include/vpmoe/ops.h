@@ -76,9 +76,10 @@ void combine_rows(const Tensor& src, const Tensor& idx, const Tensor& w, Tensor&
 void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tensor& idx, Tensor& dw);
 
 // Rotary position rotation ("rotate half"): x [B, T, H, D] (f32 or bf16) is rotated in place,
-// pairing dim m with m + D/2, by the angle t * omega[m] at position t (omega [D/2] shared by
-// the heads, or [H, D/2], f32). inverse rotates by minus the angle: the backward for x.
-void rotary(Tensor& x, const Tensor& omega, bool inverse = false);
+// pairing dim m with m + D/2, by the angle t * omega[m] at position t = position + row index
+// along T (omega [D/2] shared by the heads, or [H, D/2], f32; position: the absolute position
+// of row 0, for decode). inverse rotates by minus the angle: the backward for x.
+void rotary(Tensor& x, const Tensor& omega, bool inverse = false, std::int64_t position = 0);
 // Frequency gradient: domega[m] += sum over b, t (and h when shared) of
 // t * (dy[m + D/2] * y[m] - dy[m] * y[m + D/2]), y the rotated output and dy its gradient.
 void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
@@ -101,6 +102,14 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                         const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
                         Tensor& dk, Tensor& dv, Tensor& dsink);
+
+// Decode form: q [B, n, nh, d] are the queries of key indices q_offset .. q_offset + n - 1 of
+// k and v [B, Tk, ng, d] (Tk >= q_offset + n; later keys are never read). Query i sees keys
+// j <= q_offset + i (and q_offset + i - j < window), scored as attention_forward does, with the
+// ALiBi distance q_offset + i - j. With n = Tk and q_offset 0 it is attention_forward; on the
+// CPU its rows are attention_forward's bit for bit. out [B, n, nh, d]; no lse.
+void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
+                      std::int64_t q_offset, Tensor& out);
 
 // ---- fused QKV layout (spec/attention.md §4) ---------------------------------------------
 // Megatron's fused layout: per KV group, its nh/ng query heads, then its key, then its value.

@@ -11,14 +11,16 @@ class Positional : public Module {
   enum class Type { multiplicative, additive, none };
   virtual Type type() const = 0;
 
-  // Multiplicative: x [batch, seq, heads, head_dim] rotated in place at positions 0..seq-1.
+  // Multiplicative: x [batch, seq, heads, head_dim] rotated in place at the absolute positions
+  // ctx.position .. ctx.position + seq - 1 (decode rotates new tokens where they sit).
   virtual void apply(const Context& ctx, Tensor& x) { (void)ctx, (void)x; }
-  // Backward of apply: dy -> dx in place. y is apply's output (what the frequency grads need);
-  // learnable parameters get their grads accumulated.
+  // Backward of apply (training: ctx.position 0): dy -> dx in place. y is apply's output (what the
+  // frequency grads need); learnable parameters get their grads accumulated.
   virtual void apply_backward(const Context& ctx, const Tensor& y, Tensor& dy) {
     (void)ctx, (void)y, (void)dy;
   }
-  // Additive: slopes [heads] f32 on the module's device.
+  // Additive: slopes [heads] f32 on the module's device. The bias depends on the query-key
+  // distance only, so decode needs nothing more.
   virtual Tensor slopes() const { return {}; }
 };
 

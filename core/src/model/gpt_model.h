@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/decode_state.h"
 #include "model/transformer_layer.h"
 #include "vpmoe/ops.h"
 
@@ -55,6 +56,20 @@ class GptModel {
   std::map<std::string, Tensor> state() const;
   void load_state(const std::map<std::string, Tensor>& state);
   std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
+
+  // ---- incremental decode (gpt_decode.cpp) ----
+  // Caches for `batch` sequences of up to max_len tokens (prompt and completion).
+  DecodeState make_decode_state(std::int64_t batch, std::int64_t max_len);
+  // ids [B, n] i32: n new tokens per sequence at positions s.position .. (a prefill, then
+  // one token per step). Runs embedding, the layers' forward_cached and the final norm in
+  // evaluation mode, advances s.position by n and returns the final hidden state of each
+  // sequence's last new token [B, hidden]: the training forward's row at that position.
+  Tensor decode(const Context& ctx, const Tensor& ids, DecodeState& s);
+  // The training forward's final hidden states [B*T, hidden] (no loss, no backward): what
+  // decode must reproduce.
+  Tensor forward_hidden(const Context& ctx, const Tensor& ids);
+  // Logits of hidden states h [rows, hidden] against the LM head: f32 [rows, V] on the host.
+  Tensor head_logits(const Tensor& h) const;
 
  private:
   using Head = std::function<ops::CrossEntropyStats(const Tensor& h, Tensor* dh, Tensor* dw)>;

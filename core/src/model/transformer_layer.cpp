@@ -55,6 +55,21 @@ Tensor TransformerLayer::forward(const Context& ctx, const Tensor& x, ValueResid
   return out;
 }
 
+Tensor TransformerLayer::forward_cached(const Context& ctx, const Tensor& x, AttentionCache& cache,
+                                        ValueResidualState* vr) {
+  const std::int64_t N = x.size(0);
+  Tensor n1 = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor rstd = Tensor::empty({N}, DType::f32, x.device());
+  ops::rmsnorm_forward(x, attn_norm_.value, float(eps_), n1, rstd);
+  Tensor h = attention_->forward_cached(ctx, n1, cache, vr);
+  ops::add(h, x, h);
+  Tensor n2 = Tensor::empty(h.shape(), h.dtype(), h.device());
+  ops::rmsnorm_forward(h, ffn_norm_.value, float(eps_), n2, rstd);
+  Tensor out = ffn_->forward(ctx, n2);
+  ops::add(out, h, out);
+  return out;
+}
+
 Tensor TransformerLayer::backward(const Context& ctx, const Tensor& dout, ValueResidualState* vr) {
   if (!h_.defined()) throw Error("transformer layer: backward before forward");
   // dh = dout (residual) + the ffn branch through its norm.

@@ -18,6 +18,9 @@ class TransformerLayer {
   double flops_per_token(std::int64_t seq_len) const;
   // x [N, H] (the activations' dtype) -> out [N, H].
   Tensor forward(const Context& ctx, const Tensor& x, ValueResidualState* vr);
+  // Decode: forward's math with the attention's forward_cached; nothing kept for a backward.
+  Tensor forward_cached(const Context& ctx, const Tensor& x, AttentionCache& cache,
+                        ValueResidualState* vr);
   // dout [N, H] -> dx [N, H]; accumulates every parameter's grad.
   Tensor backward(const Context& ctx, const Tensor& dout, ValueResidualState* vr);
 

@@ -86,9 +86,9 @@ void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate) {
   Device d = common_device("bias_grad", {&dy, &dbias});
   VPMOE_DISPATCH(bias_grad, d, dy, dbias, accumulate);
 }
-void rotary(Tensor& x, const Tensor& omega, bool inverse) {
+void rotary(Tensor& x, const Tensor& omega, bool inverse, std::int64_t position) {
   Device d = common_device("rotary", {&x, &omega});
-  VPMOE_DISPATCH(rotary, d, x, omega, inverse);
+  VPMOE_DISPATCH(rotary, d, x, omega, inverse, position);
 }
 void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega) {
   Device d = common_device("rotary_omega_grad", {&y, &dy, &domega});
@@ -98,6 +98,11 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
                        Tensor& out, Tensor& lse) {
   Device d = common_device("attention_forward", {&q, &k, &v, &a.slopes, &a.sink, &out, &lse});
   VPMOE_DISPATCH(attention_forward, d, q, k, v, a, out, lse);
+}
+void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
+                      std::int64_t q_offset, Tensor& out) {
+  Device d = common_device("attention_decode", {&q, &k, &v, &a.slopes, &a.sink, &out});
+  VPMOE_DISPATCH(attention_decode, d, q, k, v, a, q_offset, out);
 }
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                         const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,

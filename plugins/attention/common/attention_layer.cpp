@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "kv_cache.h"
 #include "vpmoe/error.h"
 
 namespace vpmoe::attention {
@@ -194,6 +195,113 @@ Tensor AttentionLayer::backward(const Context& ctx, const Tensor& dy, ValueResid
   Tensor dx = project_backward(x_, dq, dk, dv);
   x_ = q_pre_ = k_pre_ = rstd_q_ = rstd_k_ = q_ = k_ = v_raw_ = v_ = out_ = lse_ = Tensor();
   return dx;
+}
+
+// ---- decode ------------------------------------------------------------------------------
+
+void AttentionLayer::add_bias(Tensor& x, int part) const {
+  if (!o_.qkv_bias) return;
+  const std::int64_t nh = o_.heads, ng = o_.groups, d = o_.head_dim;
+  Tensor qb = Tensor::empty({1, nh, d}, DType::f32, device_);
+  Tensor kb = Tensor::empty({1, ng, d}, DType::f32, device_);
+  Tensor vb = Tensor::empty({1, ng, d}, DType::f32, device_);
+  ops::qkv_split(qkv_bias_.value.view({1, -1}), qb, kb, vb);
+  const Tensor& b = part == 0 ? qb : part == 1 ? kb : vb;
+  Tensor xf = x.view({-1, b.numel()});
+  ops::bias_add(xf, b.view({b.numel()}));
+}
+
+Tensor AttentionLayer::finish_keys(const Context& ctx, const Tensor& k) {
+  Tensor out = k;
+  if (o_.qk_norm) {
+    const std::int64_t rows = k.numel() / o_.head_dim;
+    out = act(k.shape());
+    Tensor rstd = Tensor::empty({rows}, DType::f32, device_), on = out.view({rows, o_.head_dim});
+    ops::rmsnorm_forward(k.view({rows, o_.head_dim}), k_norm_.value, float(o_.norm_eps), on, rstd);
+  }
+  if (positional_ && positional_->type() == Positional::Type::multiplicative)
+    positional_->apply(ctx, out);
+  return out;
+}
+
+Tensor AttentionLayer::mix_values(const Tensor& v, const Tensor& v1,
+                                  const ValueResidualState* vr) const {
+  if (!mixes_values(vr)) return v;
+  if (!v1.defined())
+    throw Error(o_.spec_name + " (layer " + std::to_string(o_.layer) +
+                "): the value residual needs layer 1's values; run layer 1 first");
+  Tensor out = act(v.shape());
+  ops::value_residual_forward(v, v1, theta_.value, out);
+  return out;
+}
+
+Tensor AttentionLayer::attend(const Tensor& q, const Tensor& k, const Tensor& v,
+                              std::int64_t q_offset) const {
+  Tensor out = act(q.shape());
+  if (q_offset == 0 && k.size(1) == q.size(1)) {
+    Tensor lse = Tensor::empty({q.size(0), q.size(2), q.size(1)}, DType::f32, device_);
+    ops::attention_forward(q, k, v, core_args(), out, lse);
+  } else {
+    ops::attention_decode(q, k, v, core_args(), q_offset, out);
+  }
+  return out;
+}
+
+std::unique_ptr<AttentionCache> AttentionLayer::make_cache(std::int64_t batch,
+                                                           std::int64_t max_len) const {
+  if (batch <= 0 || max_len <= 0)
+    throw Error(o_.spec_name + ": a decode cache needs batch and max_len > 0");
+  auto c = std::make_unique<KvCache>();
+  c->k = Tensor::zeros({batch, max_len, o_.groups, o_.head_dim}, act_dtype(), device_);
+  c->v = Tensor::zeros({batch, max_len, o_.groups, o_.head_dim}, act_dtype(), device_);
+  return c;
+}
+
+Tensor AttentionLayer::forward_cached(const Context& ctx, const Tensor& x, AttentionCache& cache,
+                                      ValueResidualState* vr) {
+  const std::int64_t B = ctx.batch, n = ctx.seq_len, N = B * n;
+  const std::int64_t nh = o_.heads, ng = o_.groups, d = o_.head_dim;
+  check_shape(x, {N, o_.hidden}, (o_.spec_name + ": x").c_str());
+  check_dtype(x, act_dtype(), (o_.spec_name + ": x").c_str());
+  Tensor q = act({N, nh, d}), k = act({N, ng, d}), v = act({N, ng, d});
+  project(x, q, k, v);
+  add_bias(q, 0);
+  add_bias(k, 1);
+  add_bias(v, 2);
+  if (o_.qk_norm) {
+    Tensor qn = act({N, nh, d}), rstd = Tensor::empty({N * nh}, DType::f32, device_);
+    Tensor qf = qn.view({N * nh, d});
+    ops::rmsnorm_forward(q.view({N * nh, d}), q_norm_.value, float(o_.norm_eps), qf, rstd);
+    q = qn;
+  }
+  q = q.view({B, n, nh, d});
+  if (positional_ && positional_->type() == Positional::Type::multiplicative)
+    positional_->apply(ctx, q);
+  const Tensor v_raw = v.view({B, n, ng, d});
+  if (sets_v1(vr)) vr->v1 = v_raw;
+  const Tensor out = attend_cached(ctx, q, k.view({B, n, ng, d}), v_raw, cache, vr);
+  Tensor y = act({N, o_.hidden});
+  linear(out.view({N, nh * d}), w_o_, y);
+  if (o_.out_bias) ops::bias_add(y, b_o_.value);
+  return y;
+}
+
+Tensor AttentionLayer::attend_cached(const Context& ctx, const Tensor& q, const Tensor& k,
+                                     const Tensor& v, AttentionCache& cache,
+                                     ValueResidualState* vr) {
+  auto* c = dynamic_cast<KvCache*>(&cache);
+  if (!c) throw Error(o_.spec_name + ": forward_cached got another layer kind's cache");
+  const std::int64_t P = ctx.position, n = q.size(1), max_len = c->k.size(1);
+  if (c->k.size(0) != q.size(0) || P < 0 || P + n > max_len)
+    throw Error(o_.spec_name + ": " + std::to_string(n) + " tokens at position " +
+                std::to_string(P) + " do not fit a cache of " + std::to_string(c->k.size(0)) +
+                " sequences x " + std::to_string(max_len) + " tokens");
+  const Tensor kf = finish_keys(ctx, k), vf = mix_values(v, vr ? vr->v1 : Tensor(), vr);
+  copy_tokens(c->k, P, kf, 0, n);
+  copy_tokens(c->v, P, vf, 0, n);
+  // A prefill attends within its own tokens with the training kernel.
+  if (P == 0) return attend(q, kf, vf, 0);
+  return attend(q, c->k, c->v, P);
 }
 
 }  // namespace vpmoe::attention

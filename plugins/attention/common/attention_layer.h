@@ -25,6 +25,13 @@ class AttentionLayer : public Attention {
   Tensor forward(const Context& ctx, const Tensor& x, ValueResidualState* vr) override;
   Tensor backward(const Context& ctx, const Tensor& dy, ValueResidualState* vr) override;
 
+  // Decode (kv_cache.h): by default a K/V cache of max_len tokens (k after bias, QK-norm and
+  // rotation, v after the value-residual mix); TPA overrides it with its factor ring.
+  std::unique_ptr<AttentionCache> make_cache(std::int64_t batch,
+                                             std::int64_t max_len) const override;
+  Tensor forward_cached(const Context& ctx, const Tensor& x, AttentionCache& cache,
+                        ValueResidualState* vr) override;
+
   const AttentionOptions& options() const { return o_; }
   const Positional* positional() const { return positional_.get(); }
 
@@ -48,14 +55,31 @@ class AttentionLayer : public Attention {
   void linear_backward(const Tensor& x, const Tensor& dout, Parameter& w, Tensor& dx,
                        bool accumulate_dx) const;
 
+  // Decode: the attention output [B, n, nh, d] of the new tokens' q (bias, QK-norm, rotation
+  // done), k and v [B, n, ng, d] (bias only), which the cache takes in.
+  virtual Tensor attend_cached(const Context& ctx, const Tensor& q, const Tensor& k,
+                               const Tensor& v, AttentionCache& cache, ValueResidualState* vr);
+  // The decode steps, each the training forward's ops: the QKV bias's part (0 q, 1 k, 2 v)
+  // added to x [rows, heads, d]; QK-norm and rotation of k [B, T, ng, d] at ctx.position; the
+  // value-residual mix (v itself for layer 1 or without it).
+  void add_bias(Tensor& x, int part) const;
+  Tensor finish_keys(const Context& ctx, const Tensor& k);
+  Tensor mix_values(const Tensor& v, const Tensor& v1, const ValueResidualState* vr) const;
+  // q [B, n, nh, d] against k, v [B, Tk, ng, d] from key index q_offset: the training kernel
+  // when the keys are exactly the queries' (a prefill), else ops::attention_decode.
+  Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t q_offset) const;
+  bool mixes_values(const ValueResidualState* vr) const {
+    return vr && o_.value_residual && o_.layer > 1;
+  }
+  bool sets_v1(const ValueResidualState* vr) const {
+    return vr && o_.value_residual && o_.layer == 1;
+  }
+
   AttentionOptions o_;
   Device device_;
 
  private:
   ops::AttentionArgs core_args() const;
-  bool mixes_values(const ValueResidualState* vr) const {
-    return vr && o_.value_residual && o_.layer > 1;
-  }
 
   std::shared_ptr<Positional> positional_;
   Parameter qkv_bias_, q_norm_, k_norm_, w_o_, b_o_, offset_, theta_;

@@ -13,13 +13,30 @@ struct TpaRanks {
   int kv = 2;  // tpa_rank
 };
 
+// The decode cache of a TPA layer: the per-token k and v factors (a [ng, R], b [R, d]) of the
+// last `slots` tokens (the window) in rings, position p in slot p % slots. Each step rebuilds
+// the window's k and v from them (tpa_decode.cpp).
+struct TpaCache final : AttentionCache {
+  Tensor ka, kb, va, vb;  // [B, slots, ng, R], [B, slots, R, d] (k, then v)
+  std::int64_t max_len = 0, history = 0;
+  std::int64_t bytes() const override {
+    return std::int64_t(ka.nbytes() + kb.nbytes() + va.nbytes() + vb.nbytes());
+  }
+  std::int64_t v1_history() const override { return history; }
+};
+
 class TpaAttention final : public AttentionLayer {
  public:
   TpaAttention(AttentionOptions o, TpaRanks ranks, Device device,
                std::shared_ptr<Positional> positional);
   TpaRanks ranks() const { return r_; }
+  // A TpaCache of min(window, max_len) slots (max_len without a window).
+  std::unique_ptr<AttentionCache> make_cache(std::int64_t batch,
+                                             std::int64_t max_len) const override;
 
  protected:
+  Tensor attend_cached(const Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                       AttentionCache& cache, ValueResidualState* vr) override;
   void project(const Tensor& x, Tensor& q, Tensor& k, Tensor& v) override;
   Tensor project_backward(const Tensor& x, const Tensor& dq, const Tensor& dk,
                           const Tensor& dv) override;

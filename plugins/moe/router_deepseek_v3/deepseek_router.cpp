@@ -91,10 +91,12 @@ Routing DeepSeekRouter::forward_host(const Context& ctx, const Tensor& zt) {
     for (std::int64_t i = 0; i < k; ++i) ++r.tokens_per_expert[std::size_t(experts_[t * k + i])];
   }
   // The aux loss and its (upstream-independent) gradient, per sequence or over the batch; the
-  // gradient is weighted by ctx.aux_loss_scale in the backward.
+  // gradient is weighted by ctx.aux_loss_scale in the backward. Evaluation (decode, validation)
+  // leaves the last training forward's aux loss alone.
+  dsigma_aux_.assign(sigma_.size(), 0.0);
+  if (!ctx.training) return finish_host_routing(N, k, weights, r);
   aux_loss_ = 0;
   aux_loss_device_ = Tensor();
-  dsigma_aux_.assign(sigma_.size(), 0.0);
   if (o_.balancing != "none") {
     const std::int64_t seqs = o_.balancing == "seq_aux_loss" ? ctx.batch : 1, T = N / seqs;
     for (std::int64_t b = 0; b < seqs; ++b)
@@ -105,6 +107,11 @@ Routing DeepSeekRouter::forward_host(const Context& ctx, const Tensor& zt) {
                        std::span<double>(dsigma_aux_).subspan(std::size_t(b * T * E), T * E)) /
           double(seqs);
   }
+  return finish_host_routing(N, k, weights, r);
+}
+
+Routing DeepSeekRouter::finish_host_routing(std::int64_t N, std::int64_t k,
+                                            const std::vector<float>& weights, Routing& r) {
   std::vector<float> ids(experts_.begin(), experts_.end());
   r.experts = Tensor::from_floats(ids, {N, k}, DType::i32, device_);
   r.weights = Tensor::from_floats(weights, {N, k}, DType::f32, device_);
@@ -134,12 +141,15 @@ Routing DeepSeekRouter::forward_cuda(const Context& ctx, const Tensor& z) {
     beta_device_ = Tensor::from_floats(beta_, {o_.shape.experts}, DType::f32, device_);
     beta_stale_ = false;
   }
-  const bool aux = o_.balancing != "none";
+  // Evaluation (decode, validation) computes no aux loss and keeps the last one.
+  const bool aux = ctx.training && o_.balancing != "none";
   const std::int64_t seqs = o_.balancing == "seq_aux_loss" ? ctx.batch : 1;
   device_state_ = cuda::route_forward(o_.shape, z, o_.expert_bias ? beta_device_ : Tensor(), seqs,
                                       aux, o_.aux_coeff);
-  aux_loss_ = 0;
-  aux_loss_device_ = aux ? device_state_.aux_loss : Tensor();
+  if (ctx.training) {
+    aux_loss_ = 0;
+    aux_loss_device_ = aux ? device_state_.aux_loss : Tensor();
+  }
   Routing r;
   std::vector<std::int32_t> counts(std::size_t(o_.shape.experts));
   device_copy(counts.data(), Device::cpu(), device_state_.counts.data(), device_,

@@ -54,6 +54,9 @@ class DeepSeekRouter final : public Router {
   bool beta_stale_ = true;
 
   Routing forward_host(const Context& ctx, const Tensor& z);
+  // The choices and weights as device tensors into r.
+  Routing finish_host_routing(std::int64_t N, std::int64_t k, const std::vector<float>& weights,
+                              Routing& r);
   Tensor backward_host(const Context& ctx, const Tensor& dweights);
   Routing forward_cuda(const Context& ctx, const Tensor& z);
   Tensor backward_cuda(const Context& ctx, const Tensor& dweights);

@@ -73,5 +73,23 @@ TEST(Rotary, InverseUndoesAndShapesAreChecked) {
   EXPECT_THROW(ops::rotary(odd, omega), Error);
 }
 
+// Decode rotates new tokens where they sit: rows [p, T) rotated at offset p are the full
+// rotation's rows, bit for bit.
+TEST(Rotary, PositionOffsetRotatesAtAbsolutePositions) {
+  std::mt19937 g(77);
+  const std::int64_t T = 40, H = 3, D = 8;
+  Tensor x = rand_tensor(g, {1, T, H, D});
+  Tensor omega = rand_tensor(g, {D / 2}, 0.f, 1.f);
+  Tensor full = x.clone();
+  ops::rotary(full, omega);
+  for (std::int64_t p : {std::int64_t(1), std::int64_t(17), T - 1}) {
+    Tensor tail = x.view({T, H, D}).slice(p, T).clone().view({1, T - p, H, D});
+    ops::rotary(tail, omega, false, p);
+    const std::vector<float> got = tail.to_floats(), all = full.to_floats();
+    const std::vector<float> want(all.begin() + p * H * D, all.end());
+    EXPECT_EQ(got, want) << "offset " << p;
+  }
+}
+
 }  // namespace
 }  // namespace vpmoe::testing

@@ -34,7 +34,7 @@ RotaryDims rotary_dims(const Tensor& x, const Tensor& omega, const char* op) {
 
 }  // namespace
 
-void rotary(Tensor& x, const Tensor& omega, bool inverse) {
+void rotary(Tensor& x, const Tensor& omega, bool inverse, std::int64_t position) {
   check_f32(x, "rotary: x");
   check_f32(omega, "rotary: omega");
   const RotaryDims d = rotary_dims(x, omega, "rotary");
@@ -43,7 +43,7 @@ void rotary(Tensor& x, const Tensor& omega, bool inverse) {
   const double sign = inverse ? -1.0 : 1.0;
   detail::parallel_for(d.B * d.T, d.H * d.D * 8, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
-      const double t = double(r % d.T);
+      const double t = double(position + r % d.T);
       for (std::int64_t h = 0; h < d.H; ++h) {
         float* v = px + (r * d.H + h) * d.D;
         const float* w = pw + (d.per_head ? h * d.half : 0);

@@ -23,10 +23,12 @@ void bias_grad(const Tensor& dy, Tensor& dbias, bool accumulate);
 void bias_add_grouped(Tensor& x, const Tensor& bias, std::span<const std::int64_t> rows);
 void bias_grad_grouped(const Tensor& dy, std::span<const std::int64_t> rows, Tensor& dbias,
                        bool accumulate);
-void rotary(Tensor& x, const Tensor& omega, bool inverse);
+void rotary(Tensor& x, const Tensor& omega, bool inverse, std::int64_t position);
 void rotary_omega_grad(const Tensor& y, const Tensor& dy, Tensor& domega);
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
                        Tensor& out, Tensor& lse);
+void attention_decode(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionArgs& a,
+                      std::int64_t q_offset, Tensor& out);
 void attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                         const Tensor& out, const Tensor& lse, const AttentionArgs& a, Tensor& dq,
                         Tensor& dk, Tensor& dv, Tensor& dsink);

@@ -28,11 +28,11 @@ Dims rotary_dims(const Tensor& x, const Tensor& omega, const char* op) {
 }
 
 template <class T>
-__global__ void rotary_kernel(Dims d, T* x, const float* omega, double sign) {
+__global__ void rotary_kernel(Dims d, T* x, const float* omega, double sign, std::int64_t pos0) {
   const std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
   const std::int64_t pairs = d.B * d.T * d.H * d.half;
   if (i >= pairs) return;
-  const std::int64_t m = i % d.half, vec = i / d.half, h = vec % d.H, t = (vec / d.H) % d.T;
+  const std::int64_t m = i % d.half, vec = i / d.half, h = vec % d.H, t = pos0 + (vec / d.H) % d.T;
   const double w = omega[(d.per_head ? h * d.half : 0) + m];
   double s, c;
   sincos(sign * double(t) * w, &s, &c);
@@ -63,7 +63,7 @@ struct OmegaTerm {
 
 }  // namespace
 
-void rotary(Tensor& x, const Tensor& omega, bool inverse) {
+void rotary(Tensor& x, const Tensor& omega, bool inverse, std::int64_t position) {
   const Dims d = rotary_dims(x, omega, "rotary");
   Launch L(x);
   const std::int64_t pairs = d.B * d.T * d.H * d.half;
@@ -71,7 +71,7 @@ void rotary(Tensor& x, const Tensor& omega, bool inverse) {
   dispatch_float(x.dtype(), "rotary", [&](auto tx) {
     using T = decltype(tx);
     rotary_kernel<<<unsigned((pairs + 255) / 256), 256, 0, L.stream>>>(
-        d, x.data_as<T>(), omega.data_as<const float>(), inverse ? -1.0 : 1.0);
+        d, x.data_as<T>(), omega.data_as<const float>(), inverse ? -1.0 : 1.0, position);
     VPMOE_CUDA_LAUNCH_CHECK();
   });
 }

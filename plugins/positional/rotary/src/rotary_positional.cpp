@@ -44,14 +44,17 @@ Tensor RotaryPositional::frequencies() const {
   return Tensor::from_floats(phi, phi_.value.shape(), DType::f32, device_);
 }
 
-void RotaryPositional::apply(const Context&, Tensor& x) {
+void RotaryPositional::apply(const Context& ctx, Tensor& x) {
   if (o_.per_head && x.ndim() == 4 && x.size(2) != o_.heads)
     throw Error(o_.spec_name + ": per-head frequencies need x with " + std::to_string(o_.heads) +
                 " heads, got " + x.str());
-  ops::rotary(x, frequencies());
+  ops::rotary(x, frequencies(), /*inverse=*/false, ctx.position);
 }
 
-void RotaryPositional::apply_backward(const Context&, const Tensor& y, Tensor& dy) {
+void RotaryPositional::apply_backward(const Context& ctx, const Tensor& y, Tensor& dy) {
+  if (ctx.position != 0)
+    throw Error(o_.spec_name + ": the backward is for training, at position 0 (got " +
+                std::to_string(ctx.position) + ")");
   const Tensor omega = frequencies();
   if (o_.learnable) {
     // dL/dphi = dL/domega * omega / c (the frequency grads use y and dy before dy turns).

@@ -229,6 +229,33 @@ TEST(RouterDeepSeekV3, ExpertBiasMovesByExactlyTheRate) {
   EXPECT_THROW(r->update_expert_bias({1, 2}), Error);
 }
 
+// Decode routes one token at a time in evaluation: each row's choice and weights are the
+// batch's, and nothing moves (aux loss, expert bias, counts are the MoE layer's and skipped).
+TEST(RouterDeepSeekV3, EvaluationRoutesEachRowAloneAndChangesNoState) {
+  const Config c = small_config();
+  auto r = make(c);
+  r->set_expert_bias(std::vector<float>{0.01f, 0.f, -0.02f, 0.f, 0.f, 0.03f, 0.f, 0.f, 0.f, 0.1f,
+                                        0.f, 0.f, 0.f, 0.f, 0.f, -0.05f});
+  std::mt19937 g(91);
+  const std::int64_t B = 2, T = 5, N = B * T, k = 4;
+  const Tensor x = rand_tensor(g, {N, 8});
+  const Routing all = r->forward(Context{Device::cpu(), B, T, true}, x);
+  const double aux = r->aux_loss();
+  EXPECT_GT(aux, 0.0);
+  const std::vector<float> bias = r->expert_bias();
+  const std::vector<float> ids = all.experts.to_floats(), w = all.weights.to_floats();
+  for (std::int64_t t = 0; t < N; ++t) {
+    const Routing one = r->forward(Context{Device::cpu(), 1, 1, false}, x.slice(t, t + 1).clone());
+    const std::vector<float> oi = one.experts.to_floats(), ow = one.weights.to_floats();
+    for (std::int64_t i = 0; i < k; ++i) {
+      EXPECT_EQ(oi[std::size_t(i)], ids[std::size_t(t * k + i)]) << "row " << t;
+      EXPECT_EQ(ow[std::size_t(i)], w[std::size_t(t * k + i)]) << "row " << t;
+    }
+  }
+  EXPECT_EQ(r->aux_loss(), aux) << "evaluation keeps the training forward's aux loss";
+  EXPECT_EQ(r->expert_bias(), bias);
+}
+
 TEST(RouterDeepSeekV3, ParameterCountAndFlopsAreTheSpecs) {
   const Config c = parse_config(
       "[model]\nnum_layers = 80\nhidden_size = 1024\nnum_attention_heads = 8\n"
