@@ -56,6 +56,25 @@ class GptModel {
   void load_state(const std::map<std::string, Tensor>& state);
   std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
 
+  // ---- Inference (gpt_inference.cpp): no loss, no backward, nothing stateful. ctx.training
+  // must be false, so no MoE layer counts routing for the expert-bias update.
+  // The final normed hidden states [B*T, hidden] (compute dtype) of ids [B*T] i32.
+  Tensor forward_hidden(const Context& ctx, const Tensor& ids);
+  // f32 logits [rows, vocab] of h [rows, hidden] over ids [0, vocab) (vocab <= this model's),
+  // on h's device: the head in fp32 accumulation, not rounded to the compute dtype.
+  Tensor logits(const Tensor& h, std::int64_t vocab) const;
+  struct RowScores {
+    std::vector<float> logprob;        // log p(target), over the whole padded vocabulary
+    std::vector<std::int32_t> argmax;  // the most likely id in [0, vocab), first on ties
+  };
+  // Per row r of h [N, hidden]: logprob[r] = -CE(logits(h[r]), targets[r]) normalised over the
+  // model's whole (padded) vocabulary as the training loss is, and argmax[r] over ids
+  // [0, vocab), both from one f32 logits chunk of chunk_rows rows (no [N, V] logits).
+  RowScores score_rows(const Tensor& h, const Tensor& targets, std::int64_t vocab,
+                       std::int64_t chunk_rows = 1024) const;
+  std::int64_t vocab() const { return o_.vocab; }
+  std::int64_t hidden() const { return o_.hidden; }
+
  private:
   using Head = std::function<ops::CrossEntropyStats(const Tensor& h, Tensor* dh, Tensor* dw)>;
   ops::CrossEntropyStats run_impl(const Context& ctx, const Tensor& ids, const Tensor& targets,
