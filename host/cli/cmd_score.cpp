@@ -1,6 +1,7 @@
 // vpmoe-host score --checkpoint DIR --input IN.jsonl --output OUT.jsonl: per token, the
 // log-probability the model gives it after the tokens before it, and the model's most likely
 // token there (infer/score.h).
+#include <cstdio>
 #include <iostream>
 
 #include "infer/score.h"
@@ -43,10 +44,11 @@ int run_score(const std::vector<std::string>& args, Common& common) {
   log::info("score: " + m.dir + " (step " + std::to_string(m.step) + ") on " +
             device_name(m.device) + (m.bf16 ? ", bf16 compute" : ", fp32"));
   const infer::ScoreStats st = infer::score_jsonl(m, input, output, batch);
-  log::info("score: " + std::to_string(st.sequences) + " sequence(s), " +
-            std::to_string(st.tokens) + " tokens in " + std::to_string(st.seconds) + " s (" +
-            std::to_string(st.seconds > 0 ? double(st.tokens) / st.seconds : 0.0) +
-            " tokens/s) -> " + output);
+  char rate[160];
+  std::snprintf(rate, sizeof rate, "%lld sequence(s), %lld tokens in %.2f s (%.0f tokens/s)",
+                static_cast<long long>(st.sequences), static_cast<long long>(st.tokens), st.seconds,
+                st.seconds > 0 ? double(st.tokens) / st.seconds : 0.0);
+  log::info("score: " + std::string(rate) + " -> " + output);
   return kExitOk;
 }
 
