@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "data/file_hash.h"
 #include "host/infer/infer_fixture.h"
 #include "moe/moe_layer.h"
+#include "train/checkpoint_integrity.h"
+#include "train/checkpoint_shards.h"
 #include "train/safetensors.h"
 
 namespace vpmoe::testing {
@@ -254,6 +257,66 @@ TEST_F(Score, LoaderFollowsLatestAndRefusesWhatDoesNotFit) {
     EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load((dir_ / "nowhere").string()), Error);
+}
+
+// A checkpoint written under expert parallelism (ep 2: each expert stack's halves in
+// model_ep<k>.safetensors) loads into the one process, each stack gathered from both files,
+// and scores bit for bit as the same weights saved by one rank.
+TEST_F(Score, LoadsACheckpointOfTwoExpertRanks) {
+  train("run", 3);
+  const fs::path one = dir_ / "run/checkpoints/step_00000003", two = dir_ / "ep2/step_00000003";
+  LoadedModel m = load(one.string());
+  const auto want = host::infer::score_batch(m, sequences());
+  fs::create_directories(two);
+  fs::copy_file(one / "run.toml", two / "run.toml");
+  host::train::TensorMap shared =
+      host::train::read_safetensors((one / "model.safetensors").string());
+  host::train::TensorMap halves[2];
+  int stacks = 0;
+  for (Parameter* p : m.model->parameters()) {
+    if (p->sharding != Sharding::expert) continue;
+    const Tensor t = shared.at(p->name);
+    const std::int64_t E = t.size(0);
+    halves[0][p->name] = t.slice(0, E / 2).clone();
+    halves[1][p->name] = t.slice(E / 2, E).clone();
+    shared.erase(p->name);
+    ++stacks;
+  }
+  ASSERT_GT(stacks, 0);
+  nlohmann::json state = nlohmann::json::parse(read(one / "state.json"));
+  host::train::FileDigests files;
+  files["run.toml"] = host::data::hash_file((two / "run.toml").string());
+  files["model.safetensors"] =
+      host::train::write_safetensors((two / "model.safetensors").string(), shared);
+  for (int k = 0; k < 2; ++k) {
+    const std::string f = host::train::experts_file("model", k);
+    files[f] = host::train::write_safetensors((two / f).string(), halves[k]);
+  }
+  state["parallel"]["ep"] = 2;
+  state["parallel"]["world"] = 2;
+  state["files"] = host::train::files_json(files);
+  std::ofstream(two / "state.json") << state.dump(2);
+  LoadedModel m2 = load(two.string());
+  const auto got = host::infer::score_batch(m2, sequences());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].logprobs, want[i].logprobs) << "sequence " << i;
+    EXPECT_EQ(got[i].argmax, want[i].argmax) << "sequence " << i;
+  }
+}
+
+// The run.toml copy names its model_config as the run's folder had it; the copy beside it in
+// the checkpoint is read instead (the original is gone).
+TEST_F(Score, ReadsTheModelConfigCopyBesideRunToml) {
+  fs::create_directories(dir_ / "cfg");
+  std::ofstream(dir_ / "cfg/model.toml") << "[model]\nnum_layers = 4\n";
+  const Config c = config("run", 3, "model_config = \"cfg/model.toml\"\n");
+  host::train::train_run(c, reg_);
+  fs::remove_all(dir_ / "cfg");
+  const fs::path step = dir_ / "run/checkpoints/step_00000003";
+  ASSERT_TRUE(fs::exists(step / "model.toml"));
+  const LoadedModel m = load(step.string());
+  EXPECT_EQ(m.config.run.model_config, (step / "model.toml").string());
+  EXPECT_EQ(m.config.path, (step / "run.toml").string());
 }
 
 // The optimizer state is neither read nor hashed: inference loads a checkpoint without it.
