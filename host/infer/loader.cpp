@@ -107,50 +107,71 @@ Config inference_config(const InferOptions& o, const std::string& dir) {
   return parse_config(with_model_config_copy(read_text(run), run), run.string());
 }
 
-LoadedModel load_for_inference(const InferOptions& o) {
-  const std::string dir = train::resolve_checkpoint(o.checkpoint);
-  const Config c = inference_config(o, dir);
-  Registry reg;
-  const PluginLoadReport report =
-      load_plugins(plugin_search_path(o.plugin_paths, c.plugins.paths), reg);
-  for (const auto& e : report.errors) log::warn("plugin " + e.file + ": " + e.message);
-  return load_for_inference(o, reg);
-}
+namespace {
 
-LoadedModel load_for_inference(const InferOptions& o, const Registry& reg) {
-  LoadedModel m;
-  m.dir = train::resolve_checkpoint(o.checkpoint);
-  const nlohmann::json j = train::read_checkpoint_state(m.dir);
-  // The files inference reads (weights, configuration copies) are checked before any is used;
-  // the optimizer state is neither read nor hashed.
-  const std::optional<train::FileDigests> listed = train::listed_files(j, m.dir);
-  if (listed) {
+// The step directory, its state.json and configuration, after the files inference reads (the
+// weights, the configuration copies) are checked; the optimizer state is neither read nor
+// hashed.
+struct Checked {
+  std::string dir;
+  nlohmann::json state;
+  std::optional<train::FileDigests> listed;
+  Config config;
+};
+
+Checked check(const InferOptions& o) {
+  Checked c;
+  c.dir = train::resolve_checkpoint(o.checkpoint);
+  c.state = train::read_checkpoint_state(c.dir);
+  c.listed = train::listed_files(c.state, c.dir);
+  if (c.listed) {
     train::FileDigests used;
-    for (const auto& [f, h] : *listed)
+    for (const auto& [f, h] : *c.listed)
       if (f.rfind("optimizer", 0) != 0) used.emplace(f, h);
-    train::verify_files(m.dir, used, *single_process_comm());
+    train::verify_files(c.dir, used, *single_process_comm());
   } else {
-    log::warn("checkpoint " + m.dir +
+    log::warn("checkpoint " + c.dir +
               ": state.json lists no file digests (written before they were recorded); its "
               "files cannot be verified");
   }
-  m.config = inference_config(o, m.dir);
-  m.step = j.value("iteration", std::int64_t(0));
+  c.config = inference_config(o, c.dir);
+  return c;
+}
+
+LoadedModel build(const InferOptions& o, Checked c, const Registry& reg) {
+  LoadedModel m;
+  m.dir = c.dir;
+  m.config = std::move(c.config);
+  m.step = c.state.value("iteration", std::int64_t(0));
   m.device = pick_device(m.config, o.device);
   m.bf16 = m.device.is_cuda() && m.config.train.precision == "bf16";
-  BuildArgs a;
-  a.config = &m.config;
   if (!reg.contains(m.config.plugins.tokenizer))
     throw Error(m.config.origin("plugins.tokenizer") +
-                ": [plugins] tokenizer: no loaded plugin "
-                "provides " +
-                m.config.plugins.tokenizer);
+                ": [plugins] tokenizer: no loaded plugin provides " + m.config.plugins.tokenizer);
+  BuildArgs a;
+  a.config = &m.config;
   m.tokenizer = reg.create<Tokenizer>(m.config.plugins.tokenizer, a);
-  check_tokenizer(m.dir, j.value("tokenizer", nlohmann::json::object()), m.tokenizer->identity());
+  check_tokenizer(m.dir, c.state.value("tokenizer", nlohmann::json::object()),
+                  m.tokenizer->identity());
   m.model = train::build_model(m.config, reg,
                                train::ModelTarget{m.device, m.bf16, m.config.run.seed, nullptr});
-  train::load_model_weights(m.dir, j, listed, *m.model, single_process_state()->layout);
+  train::load_model_weights(m.dir, c.state, c.listed, *m.model, single_process_state()->layout);
   return m;
+}
+
+}  // namespace
+
+LoadedModel load_for_inference(const InferOptions& o) {
+  Checked c = check(o);
+  Registry reg;
+  const PluginLoadReport report =
+      load_plugins(plugin_search_path(o.plugin_paths, c.config.plugins.paths), reg);
+  for (const auto& e : report.errors) log::warn("plugin " + e.file + ": " + e.message);
+  return build(o, std::move(c), reg);
+}
+
+LoadedModel load_for_inference(const InferOptions& o, const Registry& reg) {
+  return build(o, check(o), reg);
 }
 
 }  // namespace vpmoe::host::infer
