@@ -66,6 +66,9 @@ int run_preprocess(const std::vector<std::string>& args, Common& common);
 int run_synth_arithmetic(const std::vector<std::string>& args, Common& common);
 int run_plot(const std::vector<std::string>& args, Common& common);
 int run_checkpoint(const std::vector<std::string>& args, Common& common);
+int run_score(const std::vector<std::string>& args, Common& common);
+int run_evaluate(const std::vector<std::string>& args, Common& common);
+int run_generate(const std::vector<std::string>& args, Common& common);
 // The --config action without a command: train (or, with --dry-run, validate and summarise).
 int run_config(const std::string& path, Common& common);
 

@@ -18,6 +18,12 @@ const std::vector<Command>& commands() {
       {"plot", "draw a run's loss and throughput curves (metrics.jsonl) as a PNG", run_plot},
       {"checkpoint", "verify a checkpoint's files against their sha256, or inspect what it holds",
        run_checkpoint},
+      {"score", "per token of JSON Lines sequences: a checkpoint's log-probability and argmax",
+       run_score},
+      {"evaluate", "a checkpoint's loss and perplexity on datasets, overall and per span (JSON)",
+       run_evaluate},
+      {"generate", "text from a checkpoint: a Harmony prompt, sampled through the KV cache",
+       run_generate},
   };
   return table;
 }

@@ -289,6 +289,61 @@ std::string resolve_checkpoint(const std::string& path) {
               " is neither a checkpoint (no state.json) nor a checkpoints directory (no latest)");
 }
 
+void load_model_weights(const std::string& dir, const nlohmann::json& j,
+                        const std::optional<FileDigests>& listed, model::GptModel& m,
+                        const ParallelLayout& L) {
+  const std::string diff = shape_differences(j.at("parameters"), shapes_of(m, L.ep));
+  if (!diff.empty()) throw Error("checkpoint " + dir + " does not fit this model:" + diff);
+  const int saved_ep = j.contains("parallel") ? j["parallel"].value("ep", 1) : 1;
+  // Expert rows come from the saved ep files that overlap this rank's experts (the shared
+  // file when it was saved with ep 1), each file read once.
+  std::map<std::string, TensorMap> files;
+  auto file = [&](const std::string& f) -> const TensorMap& {
+    auto it = files.find(f);
+    if (it == files.end()) {
+      if (listed && !listed->count(f))
+        throw Error((fs::path(dir) / f).string() +
+                    ": not listed in state.json's files, so it cannot be verified");
+      it = files.emplace(f, read_safetensors((fs::path(dir) / f).string())).first;
+    }
+    return it->second;
+  };
+  auto saved = [&](const std::string& stem, int k, const std::string& key) {
+    const std::string f = saved_ep == 1 ? stem + ".safetensors" : experts_file(stem, k);
+    const TensorMap& tensors = file(f);
+    const auto it = tensors.find(key);
+    if (it == tensors.end())
+      throw Error((fs::path(dir) / f).string() + ": expected " + key + ", which is not there");
+    return it->second;
+  };
+  auto expert_rows = [&](const std::string& stem, const std::string& key, const Tensor& mine) {
+    const std::int64_t first = std::int64_t(L.ep_rank()) * mine.size(0);
+    return gather_rows(
+        first, mine.size(0), saved_ep, [&](int k) { return saved(stem, k, key); },
+        dir + ": " + key);
+  };
+
+  const std::string model_path = (fs::path(dir) / "model.safetensors").string();
+  const TensorMap& weights = file("model.safetensors");
+  std::map<std::string, Tensor> state;
+  for (auto& [k, v] : weights)
+    if (k.rfind("state/", 0) == 0) state[k.substr(6)] = v;
+  for (Parameter* q : m.parameters()) {
+    Tensor t;
+    if (q->sharding == Sharding::expert) {
+      t = expert_rows("model", q->name, q->value);
+    } else {
+      const auto it = weights.find(q->name);
+      if (it != weights.end()) t = it->second;
+    }
+    if (!t.defined() || t.dtype() != DType::f32)
+      throw Error(model_path + ": expected " + q->name + " as F32 " + shape_str(q->value.shape()));
+    q->value.copy_from(t);
+    q->sync_compute();
+  }
+  m.load_state(state);
+}
+
 std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   const std::string dir = resolve_checkpoint(path);
   const nlohmann::json j = read_checkpoint_state(dir);
@@ -314,7 +369,6 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
   const ParallelLayout& L = state_of(p).layout;
   diff += shape_differences(j.at("parameters"), shapes_of(*p.model, L.ep));
   if (!diff.empty()) throw Error("checkpoint " + dir + " does not fit this run:" + diff);
-  const int saved_ep = j.contains("parallel") ? j["parallel"].value("ep", 1) : 1;
 
   // Every listed file is checked (the work shared over the ranks) before any weight is read.
   const std::optional<FileDigests> listed = listed_files(j, dir);
@@ -325,53 +379,7 @@ std::string load_checkpoint(const std::string& path, CheckpointParts& p) {
               ": state.json lists no file digests (written before they were recorded); its "
               "files cannot be verified");
 
-  // Expert rows come from the saved ep files that overlap this rank's experts (the shared
-  // file when it was saved with ep 1), each file read once.
-  std::map<std::string, TensorMap> files;
-  auto file = [&](const std::string& f) -> const TensorMap& {
-    auto it = files.find(f);
-    if (it == files.end()) {
-      if (listed && !listed->count(f))
-        throw Error((fs::path(dir) / f).string() +
-                    ": not listed in state.json's files, so it cannot be verified");
-      it = files.emplace(f, read_safetensors((fs::path(dir) / f).string())).first;
-    }
-    return it->second;
-  };
-  auto saved = [&](const std::string& stem, int k, const std::string& key) {
-    const std::string f = saved_ep == 1 ? stem + ".safetensors" : experts_file(stem, k);
-    const TensorMap& m = file(f);
-    const auto it = m.find(key);
-    if (it == m.end())
-      throw Error((fs::path(dir) / f).string() + ": expected " + key + ", which is not there");
-    return it->second;
-  };
-  auto expert_rows = [&](const std::string& stem, const std::string& key, const Tensor& mine) {
-    const std::int64_t first = std::int64_t(L.ep_rank()) * mine.size(0);
-    return gather_rows(
-        first, mine.size(0), saved_ep, [&](int k) { return saved(stem, k, key); },
-        dir + ": " + key);
-  };
-
-  const std::string model_path = (fs::path(dir) / "model.safetensors").string();
-  const TensorMap& weights = file("model.safetensors");
-  std::map<std::string, Tensor> state;
-  for (auto& [k, v] : weights)
-    if (k.rfind("state/", 0) == 0) state[k.substr(6)] = v;
-  for (Parameter* q : p.model->parameters()) {
-    Tensor t;
-    if (q->sharding == Sharding::expert) {
-      t = expert_rows("model", q->name, q->value);
-    } else {
-      const auto it = weights.find(q->name);
-      if (it != weights.end()) t = it->second;
-    }
-    if (!t.defined() || t.dtype() != DType::f32)
-      throw Error(model_path + ": expected " + q->name + " as F32 " + shape_str(q->value.shape()));
-    q->value.copy_from(t);
-    q->sync_compute();
-  }
-  p.model->load_state(state);
+  load_model_weights(dir, j, listed, *p.model, L);
   load_optimizer(dir, listed, *p.optimizer);
   TrainerCounters c;
   c.iteration = j.at("iteration").get<std::int64_t>();

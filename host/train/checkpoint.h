@@ -21,8 +21,12 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+#include <optional>
+
 #include "model/gpt_model.h"
 #include "train/batch_source.h"
+#include "train/checkpoint_integrity.h"
 #include "train/optimizer_set.h"
 #include "train/trainer.h"
 #include "vpmoe/config.h"
@@ -50,6 +54,15 @@ std::string save_checkpoint(const std::string& dir, const CheckpointParts& p);
 // what differs, a checkpoint of another model shape, tokenizer or optimizer layout. Returns the
 // step directory it loaded.
 std::string load_checkpoint(const std::string& path, CheckpointParts& p);
+// The weights and the modules' state (the routers' expert biases) of the step directory dir
+// into m, for this rank L of its layout: j is its state.json (read_checkpoint_state), listed
+// its files (listed_files; nullopt for a checkpoint from before the list, whose files are then
+// read unlisted). Expert rows come from the saved ep files that overlap this rank's experts,
+// whatever the ep size that wrote them. Refuses, listing them, parameters of another shape or
+// name. Checks no digest: the caller verifies the files first (verify_files).
+void load_model_weights(const std::string& dir, const nlohmann::json& j,
+                        const std::optional<FileDigests>& listed, model::GptModel& m,
+                        const ParallelLayout& L);
 // The step directory path names (following `latest` when path is a checkpoints directory).
 std::string resolve_checkpoint(const std::string& path);
 

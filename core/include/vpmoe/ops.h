@@ -159,6 +159,12 @@ CrossEntropyStats linear_cross_entropy_weighted(const Tensor& h, const Tensor& w
                                                 std::vector<float>* row_loss = nullptr,
                                                 std::int64_t chunk_rows = 1024);
 
+// ---- row argmax (greedy decoding, scoring) -------------------------------------------------
+// out[r] (i32) = the index of the largest of the first `cols` entries of row r of x [N, V]
+// (0 < cols <= V): the first such index on ties; NaN never wins (a row of NaN gives 0).
+// CPU: f32; CUDA: f32 or bf16.
+void argmax_rows(const Tensor& x, std::int64_t cols, Tensor& out);
+
 // ---- reductions (out: a one-element f32 tensor on the same device) -----------------------
 void sum(const Tensor& x, Tensor& out);
 void max(const Tensor& x, Tensor& out);

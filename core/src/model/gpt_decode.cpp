@@ -20,20 +20,6 @@ DecodeState GptModel::make_decode_state(std::int64_t batch, std::int64_t max_len
   return s;
 }
 
-Tensor GptModel::forward_hidden(const Context& ctx, const Tensor& ids) {
-  const std::int64_t N = ctx.batch * ctx.seq_len;
-  check_shape(ids, {N}, "gpt model: ids");
-  const DType act = embedding_.compute.dtype();
-  Tensor x = Tensor::empty({N, o_.hidden}, act, o_.device);
-  ops::embedding_forward(ids, embedding_.compute, x);
-  ValueResidualState vr;
-  for (auto& l : layers_) x = l->forward(ctx, x, &vr);
-  Tensor h = Tensor::empty(x.shape(), act, o_.device);
-  Tensor rstd = Tensor::empty({N}, DType::f32, o_.device);
-  ops::rmsnorm_forward(x, final_norm_.value, float(o_.eps), h, rstd);
-  return h;
-}
-
 Tensor GptModel::decode(const Context& ctx, const Tensor& ids, DecodeState& s) {
   if (ids.ndim() != 2 || ids.size(0) != s.batch || ids.size(1) <= 0)
     throw Error("decode: ids must be [" + std::to_string(s.batch) +
@@ -74,10 +60,7 @@ Tensor GptModel::decode(const Context& ctx, const Tensor& ids, DecodeState& s) {
 }
 
 Tensor GptModel::head_logits(const Tensor& h) const {
-  if (h.ndim() != 2 || h.size(1) != o_.hidden)
-    throw Error("head_logits: h must be [rows, " + std::to_string(o_.hidden) + "], got " + h.str());
-  Tensor z = Tensor::empty({h.size(0), o_.vocab}, DType::f32, o_.device);
-  ops::gemm(h, output_.compute, z, false, true);
+  const Tensor z = logits(h, o_.vocab);
   return z.device().is_cpu() ? z : z.to(Device::cpu());
 }
 

@@ -57,6 +57,25 @@ class GptModel {
   void load_state(const std::map<std::string, Tensor>& state);
   std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
 
+  // ---- Inference (gpt_inference.cpp): no loss, no backward, nothing stateful. ctx.training
+  // must be false, so no MoE layer counts routing for the expert-bias update.
+  // The final normed hidden states [B*T, hidden] (compute dtype) of ids [B*T] i32.
+  Tensor forward_hidden(const Context& ctx, const Tensor& ids);
+  // f32 logits [rows, vocab] of h [rows, hidden] over ids [0, vocab) (vocab <= this model's),
+  // on h's device: the head in fp32 accumulation, not rounded to the compute dtype.
+  Tensor logits(const Tensor& h, std::int64_t vocab) const;
+  struct RowScores {
+    std::vector<float> logprob;        // log p(target), over the whole padded vocabulary
+    std::vector<std::int32_t> argmax;  // the most likely id in [0, vocab), first on ties
+  };
+  // Per row r of h [N, hidden]: logprob[r] = -CE(logits(h[r]), targets[r]) normalised over the
+  // model's whole (padded) vocabulary as the training loss is, and argmax[r] over ids
+  // [0, vocab), both from one f32 logits chunk of chunk_rows rows (no [N, V] logits).
+  RowScores score_rows(const Tensor& h, const Tensor& targets, std::int64_t vocab,
+                       std::int64_t chunk_rows = 1024) const;
+  std::int64_t vocab() const { return o_.vocab; }
+  std::int64_t hidden() const { return o_.hidden; }
+
   // ---- incremental decode (gpt_decode.cpp) ----
   // Caches for `batch` sequences of up to max_len tokens (prompt and completion).
   DecodeState make_decode_state(std::int64_t batch, std::int64_t max_len);
@@ -65,10 +84,8 @@ class GptModel {
   // evaluation mode, advances s.position by n and returns the final hidden state of each
   // sequence's last new token [B, hidden]: the training forward's row at that position.
   Tensor decode(const Context& ctx, const Tensor& ids, DecodeState& s);
-  // The training forward's final hidden states [B*T, hidden] (no loss, no backward): what
-  // decode must reproduce.
-  Tensor forward_hidden(const Context& ctx, const Tensor& ids);
-  // Logits of hidden states h [rows, hidden] against the LM head: f32 [rows, V] on the host.
+  // Logits of hidden states h [rows, hidden] against the whole LM head: f32 [rows, V] on the
+  // host (logits() over every id, copied back).
   Tensor head_logits(const Tensor& h) const;
 
  private:

@@ -178,6 +178,10 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
       common_device("cross_entropy_backward", {&logits, &targets, &lse, &row_scale, &dlogits});
   VPMOE_DISPATCH(cross_entropy_backward, d, logits, targets, lse, row_scale, dlogits);
 }
+void argmax_rows(const Tensor& x, std::int64_t cols, Tensor& out) {
+  Device d = common_device("argmax_rows", {&x, &out});
+  VPMOE_DISPATCH(argmax_rows, d, x, cols, out);
+}
 void sum(const Tensor& x, Tensor& out) {
   Device d = common_device("sum", {&x, &out});
   VPMOE_DISPATCH(sum, d, x, out);

@@ -48,6 +48,7 @@ void combine_rows_weight_grad(const Tensor& dout, const Tensor& src, const Tenso
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& loss, Tensor& lse);
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             const Tensor& row_scale, Tensor& dlogits);
+void argmax_rows(const Tensor& x, std::int64_t cols, Tensor& out);
 void sum(const Tensor& x, Tensor& out);
 void max(const Tensor& x, Tensor& out);
 void global_l2_norm(std::span<const Tensor> tensors, Tensor& out);
