@@ -4,7 +4,8 @@
 //   -> score (the teacher's logprobs of its training conversations, every field kept)
 //   -> preprocess --format tokens with teacher_logp -> a student trained with
 //   loss.kd_weighted_ce -> evaluate, whose loss on the validation samples the student's run
-//   evaluated is the run's last valid_loss exactly; score of Harmony text; the commands' errors.
+//   evaluated is the run's last valid_loss exactly -> greedy generate, which score's argmax
+//   reproduces token for token; score of Harmony text; the commands' errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -155,6 +156,35 @@ TEST_F(E2eInfer, TeacherScoresStudentTrainsOnThemAndEvaluates) {
   EXPECT_NE(r.out.find("\"perplexity\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"data/kd\""), std::string::npos) << r.out;
 
+  // generate: greedy through the KV cache (40 new tokens pass tiny.toml's window of 16, so the
+  // TPA rings wrap) agrees token for token with score's argmax on prompt + completion.
+  r = sh(dir_,
+         "generate --checkpoint student/checkpoints --prompt 'What is 2 + 2?' --temperature 0 "
+         "--max-new-tokens 40 --json --log-level warn");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto g = nlohmann::json::parse(r.out);
+  const auto prompt_ids = g["prompt_ids"].get<std::vector<std::int32_t>>();
+  const auto new_ids = g["ids"].get<std::vector<std::int32_t>>();
+  ASSERT_GE(new_ids.size(), 1u);
+  ASSERT_EQ(new_ids.size() == 40, g["stop"] == "max_new_tokens") << r.out;
+  std::vector<std::int32_t> all = prompt_ids;
+  all.insert(all.end(), new_ids.begin(), new_ids.end());
+  std::ofstream(dir_ / "gen.jsonl") << nlohmann::json{{"ids", all}}.dump() << "\n";
+  r = sh(dir_,
+         "score --checkpoint student/checkpoints --input gen.jsonl --output gen_scored.jsonl");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto argmax = read_jsonl(dir_ / "gen_scored.jsonl")[0]["argmax"];
+  for (std::size_t i = 0; i < new_ids.size(); ++i)
+    EXPECT_EQ(argmax[prompt_ids.size() - 1 + i], new_ids[i]) << "generated token " << i;
+  // Streamed text is the JSON's text; the log reports the decode rate.
+  r = sh(dir_,
+         "generate --checkpoint student/checkpoints --prompt 'What is 2 + 2?' --temperature 0 "
+         "--max-new-tokens 40");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find(g["text"].get<std::string>()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("decode"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokens/s"), std::string::npos) << r.out;
+
   // Harmony text, its other fields kept.
   std::ofstream(dir_ / "text.jsonl")
       << "{\"id\": 7, \"text\": \"<|start|>user<|message|>What is 2 + 2?<|end|><|start|>"
@@ -187,6 +217,16 @@ TEST_F(E2eInfer, CommandErrors) {
   EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
   EXPECT_EQ(sh(dir_, "score --help").rc, 0);
   EXPECT_EQ(sh(dir_, "evaluate --help").rc, 0);
+  EXPECT_EQ(sh(dir_, "generate --help").rc, 0);
+  EXPECT_NE(help.out.find("generate"), std::string::npos) << help.out;
+  r = sh(dir_, "generate --checkpoint x");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("exactly one of --prompt"), std::string::npos) << r.out;
+  r = sh(dir_, "generate --checkpoint x --prompt hi --temperature -1");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("--temperature"), std::string::npos) << r.out;
+  r = sh(dir_, "generate --checkpoint x --input a.jsonl");
+  EXPECT_EQ(r.rc, 2) << r.out;
 }
 
 }  // namespace
