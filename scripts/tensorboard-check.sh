@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 host=${1:-build/bin/vpmoe-host}
 device=${2:-auto}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 "$host" synth-arithmetic --output "$work/arith.jsonl" --count 600 --seed 3 --analysis >/dev/null
 "$host" preprocess --input "$work/arith.jsonl" --output-prefix "$work/arith" --format harmony \
   --workers 2 >/dev/null

@@ -67,7 +67,11 @@ TEST(TensorBoard, MetricsScalarsReadBack) {
     *step = ev.step();
     EXPECT_GT(ev.wall_time(), 1e9);
     for (const auto& v : ev.summary().value())
-      if (v.tag() == tag) return double(v.simple_value());
+      if (v.tag() == tag) {
+        // Set even when 0: TensorBoard's reader drops a value without one.
+        EXPECT_TRUE(v.has_simple_value()) << tag;
+        return double(v.simple_value());
+      }
     ADD_FAILURE() << "no " << tag;
     return 0.0;
   };
@@ -78,6 +82,7 @@ TEST(TensorBoard, MetricsScalarsReadBack) {
   EXPECT_FLOAT_EQ(scalar(recs[2], "train/lr", &step), 2e-3f);
   EXPECT_FLOAT_EQ(scalar(recs[2], "perf/mfu", &step), 0.125f);
   EXPECT_FLOAT_EQ(scalar(recs[2], "perf/tokens_per_s", &step), 128.f);
+  EXPECT_EQ(scalar(recs[2], "train/skipped_total", &step), 0.0);
   EXPECT_EQ(step, 2);
   EXPECT_FLOAT_EQ(scalar(recs[3], "validation/loss", &step), 1.5f);
   EXPECT_EQ(step, 2);

@@ -449,7 +449,7 @@ TEST(OptimizerNorMuon, CudaBucketPassesOverManyParameters) {
            ug = Tensor::empty({B, r, c}, DType::f32, gpu);
     Tensor xb = Tensor::empty({B, r, c}, DType::bf16, gpu);
     Tensor sc = normuon::sumsq_buffer(B, r * c, Device::cpu()),
-           sg = normuon::sumsq_buffer(B, r * c, gpu), sb = sg.clone();
+           sg = normuon::sumsq_buffer(B, r * c, gpu), sb = normuon::sumsq_buffer(B, r * c, gpu);
     normuon::nesterov_momentum(gc, mc, uc, 0.9f, &sc);
     normuon::nesterov_momentum(gg, mg, ug, 0.9f, &sg);
     normuon::nesterov_momentum(gg, mb, xb, 0.9f, &sb);
