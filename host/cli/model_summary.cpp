@@ -64,8 +64,8 @@ std::string model_summary(const Config& c) {
   os << "train: " << t.train_iters << " iterations, micro-batch " << t.micro_batch_size
      << ", global batch " << t.global_batch_size << ", lr " << t.lr << " -> " << t.min_lr << " ("
      << t.lr_decay_style << ", warmup " << t.lr_warmup_iters << "), " << t.precision
-     << "; optimizer " << c.optimizer.name << " + " << c.plugins.optimizer_aux << "; loss "
-     << c.plugins.loss << "\n";
+     << ", recompute " << t.recompute << "; optimizer " << c.optimizer.name << " + "
+     << c.plugins.optimizer_aux << "; loss " << c.plugins.loss << "\n";
   os << "parallel: tp " << c.parallel.tensor_model_parallel_size << ", ep "
      << c.parallel.expert_model_parallel_size << ", backend " << c.parallel.backend << "; data "
      << c.data.source << "\n";

@@ -77,6 +77,7 @@ std::unique_ptr<model::GptModel> build_model(const Config& c, const Registry& re
   o.seed = t.seed;
   o.device = t.device;
   o.bf16 = t.bf16;
+  o.recompute = model::recompute_from_name(c.train.recompute);
   return std::make_unique<model::GptModel>(o, std::move(layers));
 }
 

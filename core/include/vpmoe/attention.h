@@ -9,8 +9,10 @@ namespace vpmoe {
 // Shared across the layers of one model: the value-residual source (layer 1's values) and the
 // gradient that later layers send back to it.
 struct ValueResidualState {
-  Tensor v1;   // [batch, seq, groups, head_dim]: layer 1's values of this call's tokens
-  Tensor dv1;  // same shape, accumulated by layers > 1 during backward
+  Tensor v1;  // [batch, seq, groups, head_dim]: layer 1's values of this call's tokens
+  // Same shape, accumulated by layers > 1 during backward. Layer 1's forward zeroes it, but
+  // not when recomputing (Context::recomputing): then it holds what the later layers sent.
+  Tensor dv1;
   // Decode only: layer 1's values of the tokens cached before this call, [batch, max_len,
   // groups, head_dim] at their absolute positions (rows 0 .. ctx.position - 1 valid). Kept by
   // the model, which appends v1 after every call, when a layer's cache asks for it

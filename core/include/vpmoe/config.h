@@ -169,6 +169,9 @@ struct TrainConfig {
   // Megatron's 10x rule: a loss of 10x the reference (the largest of the first 100 steps) or
   // more is re-run like a non-finite one.
   bool check_for_spiky_loss = false;
+  // Activation recomputation: none | moe | attention | full (docs/training.md). What it names
+  // keeps only its input during the forward and runs again just before its backward.
+  std::string recompute = "none";
 };
 
 struct ParallelConfig {

@@ -23,6 +23,12 @@ struct Context {
   // Absolute position of the call's first token: 0 in training; in decode (KV cache) the
   // tokens already cached, so positional encodings act at positions position .. + seq_len - 1.
   std::int64_t position = 0;
+  // Activation recomputation ([train] recompute): this training forward re-runs, just before
+  // its backward, one that ran in the step's forward pass on the same input. It must compute
+  // the same bits and keep what the backward needs, but count nothing twice: no routing
+  // statistics, no aux loss reported again, and layer 1 leaves the value residual's
+  // accumulated gradient (ValueResidualState::dv1) alone.
+  bool recomputing = false;
 };
 
 class Module {
@@ -37,6 +43,12 @@ class Module {
   // tensors by name; load_state() gets back what state() gave.
   virtual std::map<std::string, Tensor> state() const { return {}; }
   virtual void load_state(const std::map<std::string, Tensor>& state) { (void)state; }
+  // Releases what the last forward kept for its backward (activations, routing choices), so
+  // activation recomputation saves memory: the host calls it after a forward whose backward
+  // will re-run that forward first (Context::recomputing). The next call is then a forward.
+  // A composite module passes it on to its parts. The default keeps everything: correct, but
+  // the module's activations stay until the re-run replaces them.
+  virtual void drop_saved() {}
   std::int64_t parameter_count();
   void zero_grad();
 };

@@ -288,6 +288,7 @@ std::vector<Section> build() {
                   .number("norm_epsilon", &T::norm_epsilon, R::above(0))
                   .integer("max_consecutive_skipped", &T::max_consecutive_skipped, 0)
                   .boolean("check_for_spiky_loss", &T::check_for_spiky_loss)
+                  .choice("recompute", &T::recompute, {"none", "moe", "attention", "full"})
                   .done());
 
   using Pa = ParallelConfig;

@@ -22,6 +22,12 @@ GptModel::GptModel(GptOptions o, std::vector<std::unique_ptr<TransformerLayer>> 
     p->sync_compute();
   }
   ops::fill(final_norm_.value, 1.f);
+  set_recompute(o_.recompute);
+}
+
+void GptModel::set_recompute(Recompute r) {
+  o_.recompute = r;
+  for (auto& l : layers_) l->set_recompute(r);
 }
 
 std::vector<Parameter*> GptModel::parameters() {

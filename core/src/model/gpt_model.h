@@ -20,7 +20,8 @@ struct GptOptions {
   double init_std = 0.02;
   std::uint64_t seed = 1234;
   Device device;
-  bool bf16 = false;  // bf16 compute weights and activations (CUDA)
+  bool bf16 = false;                      // bf16 compute weights and activations (CUDA)
+  Recompute recompute = Recompute::none;  // activation recomputation, every layer alike
 };
 
 class GptModel {
@@ -56,6 +57,9 @@ class GptModel {
   std::map<std::string, Tensor> state() const;
   void load_state(const std::map<std::string, Tensor>& state);
   std::vector<std::unique_ptr<TransformerLayer>>& layers() { return layers_; }
+  // Activation recomputation of every layer (GptOptions::recompute at construction).
+  void set_recompute(Recompute r);
+  Recompute recompute() const { return o_.recompute; }
 
   // ---- Inference (gpt_inference.cpp): no loss, no backward, nothing stateful. ctx.training
   // must be false, so no MoE layer counts routing for the expert-bias update.

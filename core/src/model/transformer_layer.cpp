@@ -31,6 +31,24 @@ double TransformerLayer::flops_per_token(std::int64_t seq_len) const {
 }
 
 Tensor TransformerLayer::forward(const Context& ctx, const Tensor& x, ValueResidualState* vr) {
+  const Tensor out = ffn_sublayer(ctx, attention_sublayer(ctx, x, vr));
+  // What recomputes keeps only its input: x_ for the attention (also the norm's backward's),
+  // h_ for the ffn; the whole layer only x_.
+  if (recomputes_attention()) {
+    rstd1_ = Tensor();
+    attention_->drop_saved();
+  }
+  if (recomputes_ffn()) {
+    rstd2_ = Tensor();
+    ffn_->drop_saved();
+  }
+  if (recompute_ == Recompute::full) h_ = Tensor();
+  forwarded_ = true;
+  return out;
+}
+
+Tensor TransformerLayer::attention_sublayer(const Context& ctx, const Tensor& x,
+                                            ValueResidualState* vr) {
   const std::int64_t N = x.size(0);
   x_ = x;
   Tensor n1 = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -43,6 +61,11 @@ Tensor TransformerLayer::forward(const Context& ctx, const Tensor& x, ValueResid
   }
   ops::add(h, x, h);
   h_ = h;
+  return h;
+}
+
+Tensor TransformerLayer::ffn_sublayer(const Context& ctx, const Tensor& h) {
+  const std::int64_t N = h.size(0);
   Tensor n2 = Tensor::empty(h.shape(), h.dtype(), h.device());
   rstd2_ = Tensor::empty({N}, DType::f32, h.device());
   ops::rmsnorm_forward(h, ffn_norm_.value, float(eps_), n2, rstd2_);
@@ -71,7 +94,19 @@ Tensor TransformerLayer::forward_cached(const Context& ctx, const Tensor& x, Att
 }
 
 Tensor TransformerLayer::backward(const Context& ctx, const Tensor& dout, ValueResidualState* vr) {
-  if (!h_.defined()) throw Error("transformer layer: backward before forward");
+  if (!forwarded_) throw Error("transformer layer: backward before forward");
+  // Each recomputed sublayer runs just before its backward; the whole layer needs the
+  // attention first for h.
+  Context again = ctx;
+  again.recomputing = true;
+  if (recompute_ == Recompute::full) {
+    VPMOE_HOST_SCOPE("recompute attention");
+    attention_sublayer(again, x_, vr);
+  }
+  if (recomputes_ffn()) {
+    VPMOE_HOST_SCOPE("recompute ffn");
+    ffn_sublayer(again, h_);
+  }
   // dh = dout (residual) + the ffn branch through its norm.
   Tensor dn2;
   {
@@ -83,6 +118,10 @@ Tensor TransformerLayer::backward(const Context& ctx, const Tensor& dout, ValueR
                         ffn_norm_.grad);
   ops::add(dh, ops::cast_to(dout, dh.dtype()), dh);
   // dx = dh (residual) + the attention branch through its norm.
+  if (recompute_ == Recompute::attention) {
+    VPMOE_HOST_SCOPE("recompute attention");
+    attention_sublayer(again, x_, vr);
+  }
   Tensor dn1;
   {
     VPMOE_HOST_SCOPE("attention backward");
@@ -93,6 +132,7 @@ Tensor TransformerLayer::backward(const Context& ctx, const Tensor& dout, ValueR
                         attn_norm_.grad);
   ops::add(dx, dh, dx);
   x_ = h_ = rstd1_ = rstd2_ = Tensor();
+  forwarded_ = false;
   return dx;
 }
 

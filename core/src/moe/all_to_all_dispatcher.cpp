@@ -109,4 +109,11 @@ Tensor AllToAllDispatcher::dispatch_backward(const Tensor& dxp) {
   return sort_.dispatch_backward(from_owners(dxp));
 }
 
+void AllToAllDispatcher::drop_saved() {
+  sort_.drop_saved();
+  by_expert_ = by_source_ = Tensor();
+  send_.clear(), recv_.clear();
+  M_ = 0;
+}
+
 }  // namespace vpmoe::moe

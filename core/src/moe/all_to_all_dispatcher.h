@@ -26,6 +26,7 @@ class AllToAllDispatcher final : public TokenDispatcher {
   Tensor combine_backward(const Tensor& dout, Tensor& dweights) override;
   Tensor dispatch_backward(const Tensor& dxp) override;
   std::int64_t bytes_sent() const override { return bytes_sent_; }
+  void drop_saved() override;
 
  private:
   // Rows in this rank's sorted order [N k, H] -> this rank's experts' rows, grouped [M, H].

@@ -15,6 +15,9 @@ class LocalDispatcher final : public TokenDispatcher {
   Tensor combine(const Tensor& y) override;
   Tensor combine_backward(const Tensor& dout, Tensor& dweights) override;
   Tensor dispatch_backward(const Tensor& dxp) override;
+  void drop_saved() override {
+    token_of_row_ = row_of_slot_ = weights_ = weight_of_row_ = y_ = Tensor();
+  }
 
  private:
   int experts_;

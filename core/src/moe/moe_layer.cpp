@@ -79,8 +79,9 @@ Tensor MoeLayer::forward(const Context& ctx, const Tensor& x) {
   if (r.experts.ndim() != 2 || r.experts.size(1) != k_)
     throw Error("moe.layer: the router's choices are " + r.experts.str() + ", expected [N, " +
                 std::to_string(k_) + "] (top-k)");
-  // Evaluation forwards (ctx.training false) must not move the expert bias.
-  if (ctx.training)
+  // Evaluation forwards (ctx.training false) must not move the expert bias, and a recomputed
+  // forward's tokens were counted by the first.
+  if (ctx.training && !ctx.recomputing)
     for (std::size_t e = 0; e < counts_.size(); ++e) counts_[e] += r.tokens_per_expert[e];
   const Dispatched d = dispatcher_->dispatch(x, r);
   Context ectx = ctx;
@@ -118,6 +119,13 @@ Tensor MoeLayer::backward(const Context& ctx, const Tensor& dy) {
     ops::axpy(1.f, shared_->backward(ctx, dy), dx);
   }
   return ops::cast_to(dx, dtype_);
+}
+
+void MoeLayer::drop_saved() {
+  router_->drop_saved();
+  experts_->drop_saved();
+  if (shared_) shared_->drop_saved();
+  dispatcher_->drop_saved();
 }
 
 void MoeLayer::finish_step(const std::vector<std::int64_t>& summed_counts) {

@@ -34,12 +34,15 @@ class MoeLayer final : public FeedForward {
   Tensor forward(const Context& ctx, const Tensor& x) override;
   Tensor backward(const Context& ctx, const Tensor& dy) override;
   double aux_loss() const override { return router_->aux_loss(); }
+  // The router's, experts', shared expert's and dispatcher's.
+  void drop_saved() override;
   // The router's, experts' and shared expert's state under "router.", "experts.", "shared.".
   std::map<std::string, Tensor> state() const override;
   void load_state(const std::map<std::string, Tensor>& state) override;
 
   // (token, expert) selections per expert of the layer (all of them, also under expert
-  // parallelism) since the last finish_step.
+  // parallelism) since the last finish_step; training forwards only, a recomputed one not
+  // again.
   const std::vector<std::int64_t>& step_counts() const { return counts_; }
   // After backward, before the optimizer: counts summed over ranks (step_counts() on one
   // rank) update the router's expert bias; the counts reset and become last_step_stats().

@@ -30,6 +30,9 @@ class TokenDispatcher {
   virtual Tensor combine_backward(const Tensor& dout, Tensor& dweights) = 0;
   // Gradient of the dispatched rows [M, H] -> dx [N, H] f32 (a token's rows summed).
   virtual Tensor dispatch_backward(const Tensor& dxp) = 0;
+  // Releases the routing's index arrays and the kept expert outputs (Module::drop_saved):
+  // the next call is a dispatch.
+  virtual void drop_saved() {}
   // Bytes this rank has sent to other ranks since it was built (monotonic: the trainer takes
   // the difference over a step). 0 when nothing leaves the process.
   virtual std::int64_t bytes_sent() const { return 0; }

@@ -132,7 +132,9 @@ Tensor AttentionLayer::forward(const Context& ctx, const Tensor& x, ValueResidua
   v_ = v_raw_;
   if (vr && o_.value_residual && o_.layer == 1) {
     vr->v1 = v_raw_;
-    vr->dv1 = Tensor::zeros(v_raw_.shape(), DType::f32, device_);
+    // A recomputed forward runs after the later layers' backward: dv1 holds their gradient.
+    if (!ctx.recomputing || !vr->dv1.defined())
+      vr->dv1 = Tensor::zeros(v_raw_.shape(), DType::f32, device_);
   } else if (mixes_values(vr)) {
     if (!vr->v1.defined())
       throw Error(o_.spec_name + " (layer " + std::to_string(o_.layer) +
@@ -195,6 +197,12 @@ Tensor AttentionLayer::backward(const Context& ctx, const Tensor& dy, ValueResid
   Tensor dx = project_backward(x_, dq, dk, dv);
   x_ = q_pre_ = k_pre_ = rstd_q_ = rstd_k_ = q_ = k_ = v_raw_ = v_ = out_ = lse_ = Tensor();
   return dx;
+}
+
+void AttentionLayer::drop_saved() {
+  x_ = q_pre_ = k_pre_ = rstd_q_ = rstd_k_ = q_ = k_ = v_raw_ = v_ = out_ = lse_ = Tensor();
+  drop_projection();
+  if (positional_) positional_->drop_saved();
 }
 
 // ---- decode ------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ class AttentionLayer : public Attention {
 
   Tensor forward(const Context& ctx, const Tensor& x, ValueResidualState* vr) override;
   Tensor backward(const Context& ctx, const Tensor& dy, ValueResidualState* vr) override;
+  // Drops the activations forward kept (the projection's too: drop_projection).
+  void drop_saved() override;
 
   // Decode (kv_cache.h): by default a K/V cache of max_len tokens (k after bias, QK-norm and
   // rotation, v after the value-residual mix); TPA overrides it with its factor ring.
@@ -43,6 +45,8 @@ class AttentionLayer : public Attention {
   virtual Tensor project_backward(const Tensor& x, const Tensor& dq, const Tensor& dk,
                                   const Tensor& dv) = 0;
   virtual std::vector<Parameter*> projection_parameters() = 0;
+  // Releases what project kept for project_backward (nothing by default).
+  virtual void drop_projection() {}
   virtual double projection_flops() const = 0;  // per token, forward
 
   // A weight initialised N(0, std) from the run seed and its name (same values on any device).

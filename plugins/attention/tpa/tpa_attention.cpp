@@ -67,6 +67,10 @@ Tensor TpaAttention::project_backward(const Tensor& x, const Tensor& dq, const T
   return dx;
 }
 
+void TpaAttention::drop_projection() {
+  q_.fa = q_.fb = k_.fa = k_.fb = v_.fa = v_.fb = Tensor();
+}
+
 std::unique_ptr<Attention> build_tpa(const BuildArgs& args) {
   AttentionOptions o = attention_options(args, "attention.tpa");
   const Config& c = *args.config;

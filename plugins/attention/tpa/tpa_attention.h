@@ -42,6 +42,7 @@ class TpaAttention final : public AttentionLayer {
                           const Tensor& dv) override;
   std::vector<Parameter*> projection_parameters() override;
   double projection_flops() const override;
+  void drop_projection() override;
 
  private:
   // One of q, k, v: its two maps and the factors kept from forward.

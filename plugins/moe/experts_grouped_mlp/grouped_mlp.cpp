@@ -91,6 +91,11 @@ Tensor GroupedMlp::backward(const Context&, const Tensor& dy) {
   return dx;
 }
 
+void GroupedMlp::drop_saved() {
+  x_ = h_ = a_ = Tensor();
+  rows_.clear();
+}
+
 std::unique_ptr<Experts> build(const BuildArgs& args) {
   if (!args.config) throw Error("moe.experts.grouped_mlp needs the run configuration");
   const Config& c = *args.config;

@@ -35,6 +35,7 @@ class GroupedMlp final : public Experts {
   double flops_per_token(std::int64_t seq_len) const override;
   Tensor forward(const Context& ctx, const Tensor& x, std::span<const std::int64_t> rows) override;
   Tensor backward(const Context& ctx, const Tensor& dy) override;
+  void drop_saved() override;
 
  private:
   GroupedMlpOptions o_;

@@ -28,6 +28,7 @@ class DenseFfn final : public FeedForward {
   double flops_per_token(std::int64_t seq_len) const override;
   Tensor forward(const Context& ctx, const Tensor& x) override;
   Tensor backward(const Context& ctx, const Tensor& dy) override;
+  void drop_saved() override { x_ = h_ = a_ = Tensor(); }
   const DenseOptions& options() const { return o_; }
 
  private:

@@ -66,6 +66,15 @@ Tensor DeepSeekRouter::logit_grads_to_input(const Tensor& dz) {
   return dx;
 }
 
+void DeepSeekRouter::drop_saved() {
+  x32_ = Tensor();
+  sigma_ = {};
+  experts_ = {};
+  dsigma_aux_ = {};
+  device_state_ = cuda::RouteState();
+  have_forward_ = false;
+}
+
 double DeepSeekRouter::aux_loss() const {
   if (aux_loss_device_.defined()) {
     aux_loss_ = aux_loss_device_.item();
@@ -93,20 +102,20 @@ Routing DeepSeekRouter::forward_host(const Context& ctx, const Tensor& zt) {
   // The aux loss and its (upstream-independent) gradient, per sequence or over the batch; the
   // gradient is weighted by ctx.aux_loss_scale in the backward. Evaluation (decode, validation)
   // leaves the last training forward's aux loss alone.
+  // A recomputed forward (ctx.recomputing) needs the gradient again but reports the loss once.
   dsigma_aux_.assign(sigma_.size(), 0.0);
   if (!ctx.training) return finish_host_routing(N, k, weights, r);
-  aux_loss_ = 0;
-  aux_loss_device_ = Tensor();
+  double aux = 0;
   if (o_.balancing != "none") {
     const std::int64_t seqs = o_.balancing == "seq_aux_loss" ? ctx.batch : 1, T = N / seqs;
     for (std::int64_t b = 0; b < seqs; ++b)
-      aux_loss_ +=
-          seq_aux_loss(o_.shape, o_.aux_coeff,
-                       std::span<const float>(sigma_).subspan(std::size_t(b * T * E), T * E), T,
-                       1.0 / double(seqs),
-                       std::span<double>(dsigma_aux_).subspan(std::size_t(b * T * E), T * E)) /
-          double(seqs);
+      aux += seq_aux_loss(o_.shape, o_.aux_coeff,
+                          std::span<const float>(sigma_).subspan(std::size_t(b * T * E), T * E), T,
+                          1.0 / double(seqs),
+                          std::span<double>(dsigma_aux_).subspan(std::size_t(b * T * E), T * E)) /
+             double(seqs);
   }
+  if (!ctx.recomputing) aux_loss_ = aux, aux_loss_device_ = Tensor();
   return finish_host_routing(N, k, weights, r);
 }
 
@@ -146,7 +155,7 @@ Routing DeepSeekRouter::forward_cuda(const Context& ctx, const Tensor& z) {
   const std::int64_t seqs = o_.balancing == "seq_aux_loss" ? ctx.batch : 1;
   device_state_ = cuda::route_forward(o_.shape, z, o_.expert_bias ? beta_device_ : Tensor(), seqs,
                                       aux, o_.aux_coeff);
-  if (ctx.training) {
+  if (ctx.training && !ctx.recomputing) {  // a recomputed forward reports the loss once
     aux_loss_ = 0;
     aux_loss_device_ = aux ? device_state_.aux_loss : Tensor();
   }

@@ -37,6 +37,8 @@ class DeepSeekRouter final : public Router {
   Tensor backward(const Context& ctx, const Tensor& dweights) override;
   double aux_loss() const override;
   void update_expert_bias(const std::vector<std::int64_t>& counts) override;
+  // Drops the input, scores and choices (the aux loss of the forward stays readable).
+  void drop_saved() override;
 
   // The selection bias beta: host state (checkpointed), mirrored on the device when it changes.
   const std::vector<float>& expert_bias() const { return beta_; }
