@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "vpmoe/device.h"
 
@@ -8,7 +9,7 @@ namespace vpmoe {
 // One device buffer; freed (back to its pool) when the last Tensor sharing it goes.
 class Storage {
  public:
-  Storage(std::size_t bytes, Device d);        // owning
+  Storage(std::size_t bytes, Device d);           // owning
   Storage(void* p, std::size_t bytes, Device d);  // borrowed
   ~Storage();
   Storage(const Storage&) = delete;
@@ -16,6 +17,9 @@ class Storage {
   void* data() const { return p_; }
   std::size_t bytes() const { return bytes_; }
   Device device() const { return dev_; }
+  // Bytes of the owning storages alive now on d (the CPU, or CUDA device d.index < 16): what
+  // the tensors hold, not the pool's caching (tests measure saved activations with it).
+  static std::int64_t live_bytes(Device d);
 
  private:
   void* p_ = nullptr;

@@ -1,5 +1,6 @@
 #include "vpmoe/tensor.h"
 
+#include <atomic>
 #include <cstring>
 #include <sstream>
 
@@ -9,12 +10,33 @@
 
 namespace vpmoe {
 
+namespace {
+
+std::atomic<std::int64_t>* live_counter(Device d) {
+  static std::atomic<std::int64_t> live[17];
+  if (d.is_cpu()) return &live[0];
+  return d.index >= 0 && d.index < 16 ? &live[1 + d.index] : nullptr;
+}
+
+void count_live(Device d, std::int64_t bytes) {
+  if (auto* c = live_counter(d)) c->fetch_add(bytes, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 Storage::Storage(std::size_t bytes, Device d) : bytes_(bytes), dev_(d), owned_(true) {
   p_ = bytes ? device_alloc(d, bytes) : nullptr;
+  count_live(dev_, std::int64_t(bytes_));
 }
 Storage::Storage(void* p, std::size_t bytes, Device d) : p_(p), bytes_(bytes), dev_(d) {}
 Storage::~Storage() {
   if (owned_ && p_) device_free(dev_, p_);
+  if (owned_) count_live(dev_, -std::int64_t(bytes_));
+}
+
+std::int64_t Storage::live_bytes(Device d) {
+  const auto* c = live_counter(d);
+  return c ? c->load(std::memory_order_relaxed) : 0;
 }
 
 std::string shape_str(const Shape& s) {
