@@ -117,6 +117,12 @@ TEST(ConfigErrors, EnumNotInItsSet) {
   EXPECT_EQ(error_of("[model]\n[moe]\nrouter_score_function = \"tanh\"\n"),
             "t.toml:3:25: [moe].router_score_function: expected one of \"sigmoid\", \"softmax\", "
             "found a string (\"tanh\")");
+  EXPECT_EQ(error_of("[model]\n[train]\nrecompute = \"selective\"\n"),
+            "t.toml:3:13: [train].recompute: expected one of \"none\", \"moe\", \"attention\", "
+            "\"full\", found a string (\"selective\")");
+  EXPECT_EQ(error_of("[model]\n[train]\nrecompute = true\n"),
+            "t.toml:3:13: [train].recompute: expected one of \"none\", \"moe\", \"attention\", "
+            "\"full\", found a boolean (true)");
   EXPECT_EQ(error_of("[model]\n[plugins]\nmoe_router = \"router.x\"\n"),
             "t.toml:3:14: [plugins].moe_router: expected a spec name \"moe.router.<name>\" "
             "(lower_snake), found a string (\"router.x\")");

@@ -182,6 +182,15 @@ TEST(ConfigLoad, CheckForSpikyLossIsOffUnlessAsked) {
                   .train.check_for_spiky_loss);
 }
 
+TEST(ConfigLoad, RecomputeIsNoneUnlessAsked) {
+  EXPECT_EQ(parse_config("[model]\n", "t.toml").train.recompute, "none");
+  for (const char* mode : {"none", "moe", "attention", "full"})
+    EXPECT_EQ(
+        parse_config(std::string("[model]\n[train]\nrecompute = \"") + mode + "\"\n", "t.toml")
+            .train.recompute,
+        mode);
+}
+
 TEST(ConfigLoad, AllValueKindsLand) {
   Config c = parse_config(R"(
 [meta]
