@@ -5,6 +5,7 @@
 # configs/run_vpmoe_bench.toml. Real text keeps the routing as skewed as training makes it;
 # mock tokens would not. BUILD (default build-gpu) names the build folder.
 #   scripts/bench-train-step.sh [bench_train_step options, e.g. --reps 5]
+#   scripts/bench-train-step.sh --recompute full --micro-batch 8   # a [train] recompute mode
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BUILD:-build-gpu}/bin

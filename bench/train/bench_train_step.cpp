@@ -7,7 +7,11 @@
 // the first N layers (8: the slice the public vpMoE figure was measured on). --profile runs one
 // step between cudaProfilerStart/Stop after the warm-up and exits (scripts/profile-train-step.sh
 // runs it under ncu). VPMOE_HOST_PROFILE=1 adds the host's time by part for one step.
-//   bench_train_step [--config RUN.toml] [--layers N] [--reps N] [--warmup N] [--profile]
+// --recompute MODE overrides [train] recompute (none | moe | attention | full) and
+// --micro-batch N the micro-batch (the global batch must stay a multiple of it), to measure the
+// peak memory and the step time of each mode; the model TFLOP/s and MFU count no recomputation.
+//   bench_train_step [--config RUN.toml] [--layers N] [--recompute MODE] [--micro-batch N]
+//                    [--reps N] [--warmup N] [--profile]
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -36,13 +40,16 @@ using namespace vpmoe::host::train;
 int main(int argc, char** argv) {
   const bench::Reps reps = bench::parse_reps(argc, argv, {2, 5});
   std::string path = std::string(VPMOE_SOURCE_DIR) + "/configs/run_vpmoe_bench.toml";
-  int layers = 0;
+  int layers = 0, micro_batch = 0;
+  std::string recompute;
   bool profile = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--profile") profile = true;
     if (i + 1 < argc && a == "--config") path = argv[i + 1];
     if (i + 1 < argc && a == "--layers") layers = std::atoi(argv[i + 1]);
+    if (i + 1 < argc && a == "--recompute") recompute = argv[i + 1];
+    if (i + 1 < argc && a == "--micro-batch") micro_batch = std::atoi(argv[i + 1]);
   }
   if (!cuda_available()) {
     std::printf("bench_train_step: no CUDA device\n");
@@ -58,6 +65,24 @@ int main(int argc, char** argv) {
       return 2;
     }
     c.model.num_layers = layers;
+  }
+  if (!recompute.empty()) {
+    try {
+      model::recompute_from_name(recompute);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "bench_train_step: --recompute: %s\n", e.what());
+      return 2;
+    }
+    c.train.recompute = recompute;
+  }
+  if (micro_batch > 0) {
+    if (c.train.global_batch_size % micro_batch != 0) {
+      std::fprintf(stderr,
+                   "bench_train_step: --micro-batch %d does not divide the global batch %d\n",
+                   micro_batch, c.train.global_batch_size);
+      return 2;
+    }
+    c.train.micro_batch_size = micro_batch;
   }
   Registry reg;
   for (const auto& e : load_plugins({VPMOE_PLUGIN_DIR}, reg).errors)
@@ -148,9 +173,10 @@ int main(int argc, char** argv) {
   const double tflops = 3.0 * model->flops_per_token(T) * tokens / (step_ms * 1e-3) / 1e12;
   const double peak_gb = double(peak_device_bytes(dev)) / 1e9;
   std::printf("bench_train_step on %s: %s\n", device_name(dev).c_str(), path.c_str());
-  std::printf("  %d layers, %.3f B parameters, %d x %lld x %lld = %.0f tokens per step\n",
-              c.model.num_layers, double(params) / 1e9, k, static_cast<long long>(B),
-              static_cast<long long>(T), tokens);
+  std::printf(
+      "  %d layers, %.3f B parameters, %d x %lld x %lld = %.0f tokens per step, recompute %s\n",
+      c.model.num_layers, double(params) / 1e9, k, static_cast<long long>(B),
+      static_cast<long long>(T), tokens, c.train.recompute.c_str());
   std::printf(
       "  step %.1f ms (median of %d) | %.0f tokens/s | %.1f TFLOP/s | MFU %.1f%% of "
       "989.4 | peak %.1f GB\n",
