@@ -85,8 +85,29 @@ TEST_F(HostCli, GoodConfigPrintsTheModelSummary) {
   EXPECT_EQ(r.rc, 0) << r.err;
   for (const char* s : {"model: 8 layers, hidden 1024", "global layers: 4, 8", "dense layers: 1",
                         "MoE layers:   2-8", "attention LLLGLLLG", "ffn       DMMMMMMM",
+                        ", recompute none; optimizer ",
                         "dry run: the configuration and plugins are valid; nothing was trained"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+}
+
+TEST_F(HostCli, TheSummaryShowsTheRecomputeMode) {
+  const std::string cfg =
+      write("run.toml", std::string("[run]\nmodel_config = \"") + VPMOE_SOURCE_DIR +
+                            "/configs/vpmoe_dev.toml\"\n[train]\nrecompute = "
+                            "\"full\"\n");
+  Result r = run("--dry-run --config '" + cfg + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find(", recompute full; optimizer "), std::string::npos) << r.out;
+  const std::string bad =
+      write("bad.toml", std::string("[run]\nmodel_config = \"") + VPMOE_SOURCE_DIR +
+                            "/configs/vpmoe_dev.toml\"\n[train]\nrecompute = "
+                            "\"selective\"\n");
+  Result e = run("--dry-run --config '" + bad + "'");
+  EXPECT_EQ(e.rc, 2);
+  EXPECT_NE(e.err.find(bad + ":4:13: [train].recompute: expected one of \"none\", \"moe\", "
+                             "\"attention\", \"full\", found a string (\"selective\")"),
+            std::string::npos)
+      << e.err;
 }
 
 // The tokenizer is built at start-up: a vocabulary other than its own fails at once.
