@@ -7,32 +7,15 @@
 #include "vpmoe/error.h"
 
 namespace vpmoe::model {
-namespace {
-
-constexpr int kLayersAhead = 2;  // as the training forward
-
-}  // namespace
 
 Tensor GptModel::forward_hidden(const Context& ctx, const Tensor& ids) {
   if (ctx.training)
     throw Error(
         "gpt model: forward_hidden needs ctx.training = false (a training forward "
         "counts MoE routing for the expert-bias update)");
-  const std::int64_t N = ctx.batch * ctx.seq_len;
-  check_shape(ids, {N}, "gpt model: ids");
-  const DType act = embedding_.compute.dtype();
-  Tensor x = Tensor::empty({N, o_.hidden}, act, o_.device);
-  ops::embedding_forward(ids, embedding_.compute, x);
   ValueResidualState vr;
   RunAhead ahead(o_.device, kLayersAhead);
-  for (auto& l : layers_) {
-    x = l->forward(ctx, x, &vr);
-    ahead.mark();
-  }
-  Tensor h = Tensor::empty(x.shape(), act, o_.device);
-  Tensor rstd = Tensor::empty({N}, DType::f32, o_.device);
-  ops::rmsnorm_forward(x, final_norm_.value, float(o_.eps), h, rstd);
-  return h;
+  return forward_stack(ctx, ids, vr, ahead).h;
 }
 
 Tensor GptModel::logits(const Tensor& h, std::int64_t vocab) const {

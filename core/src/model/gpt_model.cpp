@@ -59,9 +59,6 @@ double GptModel::aux_loss() const {
   return a;
 }
 
-// Layers the host may queue ahead of the device: enough to hide the host's launches.
-constexpr int kLayersAhead = 2;
-
 ops::CrossEntropyStats GptModel::run(const Context& ctx, const Tensor& ids, const Tensor& targets,
                                      const Tensor& mask, float grad_scale, bool backward) {
   return run_impl(ctx, ids, targets, backward, [&](const Tensor& h, Tensor* dh, Tensor* dw) {
@@ -80,23 +77,31 @@ ops::CrossEntropyStats GptModel::run_weighted(const Context& ctx, const Tensor& 
   });
 }
 
-ops::CrossEntropyStats GptModel::run_impl(const Context& ctx, const Tensor& ids,
-                                          const Tensor& targets, bool backward, const Head& head) {
+GptModel::Stack GptModel::forward_stack(const Context& ctx, const Tensor& ids,
+                                        ValueResidualState& vr, RunAhead& ahead) {
   const std::int64_t N = ctx.batch * ctx.seq_len;
   check_shape(ids, {N}, "gpt model: ids");
-  check_shape(targets, {N}, "gpt model: targets");
   const DType act = embedding_.compute.dtype();
-  Tensor x = Tensor::empty({N, o_.hidden}, act, o_.device);
-  ops::embedding_forward(ids, embedding_.compute, x);
-  ValueResidualState vr;
-  RunAhead ahead(o_.device, kLayersAhead);
+  Stack s;
+  s.x = Tensor::empty({N, o_.hidden}, act, o_.device);
+  ops::embedding_forward(ids, embedding_.compute, s.x);
   for (auto& l : layers_) {
-    x = l->forward(ctx, x, &vr);
+    s.x = l->forward(ctx, s.x, &vr);
     ahead.mark();
   }
-  Tensor h = Tensor::empty(x.shape(), act, o_.device);
-  Tensor rstd = Tensor::empty({N}, DType::f32, o_.device);
-  ops::rmsnorm_forward(x, final_norm_.value, float(o_.eps), h, rstd);
+  s.h = Tensor::empty(s.x.shape(), act, o_.device);
+  s.rstd = Tensor::empty({N}, DType::f32, o_.device);
+  ops::rmsnorm_forward(s.x, final_norm_.value, float(o_.eps), s.h, s.rstd);
+  return s;
+}
+
+ops::CrossEntropyStats GptModel::run_impl(const Context& ctx, const Tensor& ids,
+                                          const Tensor& targets, bool backward, const Head& head) {
+  check_shape(targets, {ctx.batch * ctx.seq_len}, "gpt model: targets");
+  const DType act = embedding_.compute.dtype();
+  ValueResidualState vr;
+  RunAhead ahead(o_.device, kLayersAhead);
+  auto [x, h, rstd] = forward_stack(ctx, ids, vr, ahead);
   if (!backward) return head(h, nullptr, nullptr);
   Tensor dh = Tensor::empty(h.shape(), act, o_.device);
   ops::CrossEntropyStats st;

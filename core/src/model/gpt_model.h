@@ -11,6 +11,10 @@
 #include "model/transformer_layer.h"
 #include "vpmoe/ops.h"
 
+namespace vpmoe {
+class RunAhead;
+}
+
 namespace vpmoe::model {
 
 struct GptOptions {
@@ -94,6 +98,16 @@ class GptModel {
 
  private:
   using Head = std::function<ops::CrossEntropyStats(const Tensor& h, Tensor* dh, Tensor* dw)>;
+  // Embedding, the layers and the final norm: the layers' output x, the normed h and its
+  // rstd (what the head and the final norm's backward need). Training and inference share it;
+  // the caller keeps vr and the run-ahead bound, which a backward goes on using.
+  struct Stack {
+    Tensor x, h, rstd;
+  };
+  Stack forward_stack(const Context& ctx, const Tensor& ids, ValueResidualState& vr,
+                      RunAhead& ahead);
+  // Layers the host may queue ahead of the device (RunAhead): enough to hide its launches.
+  static constexpr int kLayersAhead = 2;
   ops::CrossEntropyStats run_impl(const Context& ctx, const Tensor& ids, const Tensor& targets,
                                   bool backward, const Head& head);
   GptOptions o_;
