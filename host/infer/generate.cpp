@@ -83,12 +83,14 @@ Completion generate(LoadedModel& m, std::span<const std::int32_t> prompt, const 
   std::vector<float> logits = logits_of_rows(m, h, {&row0, 1});
   c.prefill_s = since(t0);
   t0 = Clock::now();
+  bool by_token = false;  // a stop token ended it (it stays in ids, not in text)
   for (;;) {
     const std::int32_t id = sampler.next(logits);
     c.ids.push_back(id);
     if (on_token) on_token(id);
     if (std::find(stops.begin(), stops.end(), id) != stops.end()) {
       c.stop = m.tokenizer->decode_bytes({&id, 1});
+      by_token = true;
       break;
     }
     if (std::int64_t(c.ids.size()) >= o.max_new_tokens) {
@@ -104,10 +106,8 @@ Completion generate(LoadedModel& m, std::span<const std::int32_t> prompt, const 
   }
   c.decode_s = since(t0);
   c.cache_bytes = state.bytes();
-  std::span<const std::int32_t> text_ids(c.ids);
-  if (!c.stop.empty() && c.stop != "max_new_tokens" && c.stop != "max_sequence_length")
-    text_ids = text_ids.first(text_ids.size() - 1);
-  c.text = m.tokenizer->decode_text(text_ids, /*lossy=*/true);
+  const std::span<const std::int32_t> ids(c.ids);
+  c.text = m.tokenizer->decode_text(ids.first(ids.size() - (by_token ? 1 : 0)), /*lossy=*/true);
   return c;
 }
 
@@ -135,14 +135,7 @@ GenerateStats generate_jsonl(LoadedModel& m, const std::string& in, const std::s
         prompt = harmony_conversation_prompt(*m.tokenizer,
                                              nlohmann::json{{"messages", j["messages"]}}.dump());
       } else {
-        const auto& a = j["ids"];
-        if (!a.is_array()) reader.fail("expected \"ids\" to be an array of token ids");
-        for (std::size_t i = 0; i < a.size(); ++i) {
-          if (!a[i].is_number_integer())
-            reader.fail("expected \"ids\" to hold integers, found " + a[i].dump() + " at index " +
-                        std::to_string(i));
-          prompt.push_back(a[i].get<std::int32_t>());
-        }
+        prompt = token_ids(reader, j["ids"], m.token_vocab());
       }
       GenerateOptions lo = o;
       lo.sampling.seed = o.sampling.seed + index++;

@@ -10,6 +10,25 @@
 #include "vpmoe/ops.h"
 
 namespace vpmoe::host::infer {
+
+std::vector<std::int32_t> token_ids(const data::JsonlReader& r, const nlohmann::json& a,
+                                    std::int64_t vocab) {
+  if (!a.is_array()) r.fail("expected \"ids\" to be an array of token ids");
+  std::vector<std::int32_t> out;
+  out.reserve(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_number_integer())
+      r.fail("expected \"ids\" to hold integers, found " + a[i].dump() + " at index " +
+             std::to_string(i));
+    const std::int64_t v = a[i].get<std::int64_t>();
+    if (v < 0 || v >= vocab)
+      r.fail("token id " + std::to_string(v) + " at index " + std::to_string(i) +
+             " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
+    out.push_back(std::int32_t(v));
+  }
+  return out;
+}
+
 namespace {
 
 // Rows of h gathered into a new [rows, hidden] tensor on h's device.
@@ -31,19 +50,7 @@ std::vector<std::int32_t> tokens_of(const data::JsonlReader& r, const nlohmann::
   std::vector<std::int32_t> out;
   const std::int64_t V = m.token_vocab();
   if (ids) {
-    const auto& a = j["ids"];
-    if (!a.is_array()) r.fail("expected \"ids\" to be an array of token ids");
-    out.reserve(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!a[i].is_number_integer())
-        r.fail("expected \"ids\" to hold integers, found " + a[i].dump() + " at index " +
-               std::to_string(i));
-      const std::int64_t v = a[i].get<std::int64_t>();
-      if (v < 0 || v >= V)
-        r.fail("token id " + std::to_string(v) + " at index " + std::to_string(i) +
-               " is outside the vocabulary [0, " + std::to_string(V) + ")");
-      out.push_back(std::int32_t(v));
-    }
+    out = token_ids(r, j["ids"], V);
   } else {
     if (!j["text"].is_string()) r.fail("expected \"text\" to be a string");
     static const std::vector<std::string> all{"all"};

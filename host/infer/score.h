@@ -9,9 +9,17 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "data/jsonl.h"
 #include "infer/loader.h"
 
 namespace vpmoe::host::infer {
+
+// A JSON Lines field of token ids (`a`), each in [0, vocab), or "IN.jsonl:LINE: ..." naming
+// what was wrong (score's and generate's "ids").
+std::vector<std::int32_t> token_ids(const data::JsonlReader& r, const nlohmann::json& a,
+                                    std::int64_t vocab);
 
 struct SequenceScores {
   std::vector<float> logprobs;       // n - 1
